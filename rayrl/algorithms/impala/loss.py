@@ -1,0 +1,47 @@
+"""IMPALA's loss: V-trace targets for the baseline, V-trace advantages for the policy gradient, an entropy bonus."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rayrl.algorithms.impala.config import ImpalaConfig
+from rayrl.ops import baseline_loss, entropy_loss, policy_gradient_loss, vtrace
+
+
+def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: ImpalaConfig):
+    """Espeholt et al. 2018, section 4: ``pg + baseline_cost * baseline + entropy_cost * entropy``, summed over [T, B].
+
+    ``batch`` is a time-major rollout (see ``rayrl.core``): obs ``[T + 1, B, ...]``, the rest ``[T, B, ...]``.
+    """
+    obs = batch["obs"]
+    T, B = batch["rewards"].shape
+    params, values = model(obs.flatten(0, 1))
+    params = params.view(T + 1, B, -1)[:-1]
+    values = values.view(T + 1, B)
+    dist = model.distribution
+    target_log_probs = dist.log_prob(params, batch["actions"])
+    behaviour_log_probs = dist.log_prob(batch["behaviour"], batch["actions"])
+    done = batch["terminated"] | batch["truncated"]
+    discounts = (~done).float() * config.gamma
+    targets = vtrace(
+        log_rhos=target_log_probs.detach() - behaviour_log_probs,
+        discounts=discounts,
+        rewards=batch["rewards"],
+        values=values[:-1].detach(),
+        bootstrap_value=values[-1].detach(),
+        clip_rho_threshold=config.clip_rho_threshold,
+        clip_pg_rho_threshold=config.clip_pg_rho_threshold,
+        clip_c_threshold=config.clip_c_threshold,
+    )
+    pg = policy_gradient_loss(log_probs=target_log_probs, advantages=targets.pg_advantages)
+    baseline = baseline_loss(targets=targets.vs, values=values[:-1])
+    entropy = entropy_loss(entropy=dist.entropy(params))
+    total = pg + config.baseline_cost * baseline + config.entropy_cost * entropy
+    metrics = {
+        "policy_loss": pg.detach() / (T * B),
+        "value_loss": baseline.detach() / (T * B),
+        "entropy": -entropy.detach() / (T * B),
+        "mean_rho": target_log_probs.detach().sub(behaviour_log_probs).exp().mean(),
+    }
+    return total, metrics

@@ -1,0 +1,137 @@
+"""IMPALA's execution plan (Espeholt et al. 2018).
+
+    RolloutWorker 1..N  -- rollout refs (async, as each finishes) -->  plan queue (bounded, oldest dropped)
+          ^                                                                   |
+          |                                                   whole rollouts joined to batch_size
+          |                                                                   v
+          +---------- PublishedWeights(version, one ref) <--------------  Learner (GPU if any)
+                      pulled by each worker before its next unroll          V-trace loss, RMSProp
+
+Rollouts never pass through this process: the plan routes object refs, reads only the small episode stats, and
+waits (``ray.wait``) on whichever worker or learner call finishes first, so no actor waits on the slowest one.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import ray
+
+from rayrl.algorithms.impala.config import ImpalaConfig
+from rayrl.algorithms.impala.loss import impala_loss
+from rayrl.components.learner import Learner, learner_gpus
+from rayrl.components.progress import Progress
+from rayrl.components.worker_set import WorkerSet
+from rayrl.core import PublishedWeights
+from rayrl.envs import make_env
+from rayrl.models import ActorCritic
+
+
+class ImpalaPlan:
+    def __init__(self, config: ImpalaConfig):
+        self.config = config
+        probe = make_env(config.env, env_kwargs=config.env_kwargs)
+        model_fn = functools.partial(ActorCritic, probe.observation_space, probe.action_space, config.hidden_sizes)
+        model_fn()  # fail here, in one line, on spaces the model cannot handle
+        probe.close()
+        self.learner = ray.remote(num_cpus=1, num_gpus=learner_gpus(config.learner_gpus))(Learner).remote(
+            model_fn=model_fn,
+            loss_fn=functools.partial(impala_loss, config=config),
+            optimizer=config.optimizer,
+            lr=config.lr,
+            optimizer_eps=config.optimizer_eps,
+            rmsprop_decay=config.rmsprop_decay,
+            momentum=config.momentum,
+            max_grad_norm=config.max_grad_norm,
+            lr_anneal_samples=config.lr_anneal_timesteps,
+        )
+        self.workers = WorkerSet(self._worker_kwargs, config.num_workers)
+        self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
+        self.max_queued = 2 * self.rollouts_per_batch * max(1, config.max_updates_in_flight)
+        self.queue: deque[tuple[ray.ObjectRef, int]] = deque()  # (rollout ref, its policy version)
+        self.updates_in_flight: dict[ray.ObjectRef, tuple[ray.ObjectRef, int]] = {}
+        self.progress = Progress()
+        self.version = 0
+        self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
+        self.device = ray.get(self.learner.device_name.remote())
+        self.rollouts_dropped = 0
+
+    def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
+        c = self.config
+        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker,
+                    rollout_length=c.rollout_length, hidden_sizes=c.hidden_sizes,
+                    seed=c.seed + 1000 * index + 100_000 * incarnation)
+
+    def train_step(self) -> dict[str, float]:
+        """Drive workers and learner for ``report_seconds`` (or until the first update); return metrics."""
+        deadline = time.perf_counter() + self.config.report_seconds
+        learner_metrics: list[dict[str, float]] = []
+        lags: list[int] = []
+        while time.perf_counter() < deadline or not learner_metrics and self.progress.updates == 0:
+            self.workers.submit(self.weights)
+            ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
+                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
+            for ref in ready:
+                if self.workers.owns(ref):
+                    self._enqueue(self.workers.collect(ref))
+                else:
+                    learner_metrics.append(self._finish_update(ref))
+            while len(self.queue) >= self.rollouts_per_batch and (
+                len(self.updates_in_flight) < self.config.max_updates_in_flight
+            ):
+                lags += self._submit_update()
+        metrics = self.progress.report()
+        for key in learner_metrics[0] if learner_metrics else ():
+            metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
+        metrics.update(
+            policy_lag_mean=float(np.mean(lags)) if lags else math.nan,
+            policy_lag_max=float(max(lags)) if lags else math.nan,
+            worker_restarts=self.workers.restarts,
+            rollouts_dropped=self.rollouts_dropped,
+        )
+        return metrics
+
+    def _enqueue(self, collected) -> None:
+        if collected is None:  # its worker died and was replaced
+            return
+        rollout_ref, stats = collected
+        self.progress.add_episodes(stats)
+        self.queue.append((rollout_ref, stats.policy_version))
+        if len(self.queue) > self.max_queued:  # the learner is behind: drop the stalest data, keep sampling
+            self.queue.popleft()
+            self.rollouts_dropped += 1
+
+    def _submit_update(self) -> list[int]:
+        batch = [self.queue.popleft() for _ in range(self.rollouts_per_batch)]
+        metrics_ref, weights_ref = self.learner.update.options(num_returns=2).remote(
+            *[ref for ref, _ in batch], return_weights=True
+        )
+        self.updates_in_flight[metrics_ref] = (weights_ref, len(batch))
+        lag_base = self.progress.updates + len(self.updates_in_flight) - 1
+        return [lag_base - version for _, version in batch]
+
+    def _finish_update(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
+        weights_ref, num_rollouts = self.updates_in_flight.pop(metrics_ref)
+        metrics = ray.get(metrics_ref)
+        self.progress.updates += 1
+        self.progress.env_steps_trained += num_rollouts * self.config.rollout_length * self.config.num_envs_per_worker
+        self.weights = PublishedWeights(self.progress.updates, [weights_ref])
+        return metrics
+
+    def get_state(self) -> dict[str, Any]:
+        return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        ray.get(self.learner.set_state.remote(state["learner"]))
+        self.progress.set_state(state["progress"])
+        self.weights = PublishedWeights(self.progress.updates, [self.learner.get_weights.remote()])
+
+    def stop(self) -> None:
+        self.workers.stop()
+        ray.kill(self.learner)
+

@@ -1,0 +1,51 @@
+"""The algorithms rayrl knows: name -> config class, plan class and per-env-kind presets."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from rayrl.errors import RayrlError
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    config_cls: type
+    plan_cls: type
+    vector_preset: dict[str, Any]
+    """Overrides for envs with vector observations (classic control)."""
+    atari_preset: dict[str, Any]
+    """Overrides for Atari (ALE) envs, on top of the paper defaults."""
+
+    def preset_for(self, env_id: str) -> dict[str, Any]:
+        return dict(self.atari_preset if is_atari(env_id) else self.vector_preset)
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+def _impala() -> Algorithm:
+    from rayrl.algorithms.impala.config import ATARI_PRESET, VECTOR_PRESET, ImpalaConfig
+    from rayrl.algorithms.impala.plan import ImpalaPlan
+
+    return Algorithm("impala", ImpalaConfig, ImpalaPlan, VECTOR_PRESET, ATARI_PRESET)
+
+
+_ALGORITHMS = {"impala": _impala}
+
+
+def names() -> list[str]:
+    return sorted(_ALGORITHMS)
+
+
+def get(name: str) -> Algorithm:
+    """The algorithm called ``name``, or a one-line error with the closest known name."""
+    key = name.lower()
+    if key not in _ALGORITHMS:
+        close = difflib.get_close_matches(key, names(), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise RayrlError(f"unknown algorithm '{name}'; {hint}known: {', '.join(names())}")
+    return _ALGORITHMS[key]()

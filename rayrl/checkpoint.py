@@ -1,0 +1,61 @@
+"""Checkpoint files: written atomically, read without executing code from them (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rayrl.errors import RayrlError
+
+STATE_FILE = "rayrl_state.pt"
+
+
+def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
+    """Write ``state`` (tensors, numbers, strings, lists, dicts) into ``directory`` atomically: temp file + rename."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / STATE_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return directory / STATE_FILE
+
+
+def load_state(directory: str | os.PathLike) -> dict[str, Any]:
+    """The state saved in ``directory``; a one-line error if it is missing or corrupt."""
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise RayrlError(f"no checkpoint at {directory} (expected {STATE_FILE}); pass a run or checkpoint directory")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({reason[:160]})") from None
+    if not isinstance(state, dict) or not {"algo", "config", "plan"} <= set(state):
+        raise RayrlError(f"checkpoint {path} is not a rayrl checkpoint (missing algo/config/plan)")
+    return state
+
+
+def find_latest_checkpoint(path: str | os.PathLike) -> Path:
+    """``path`` itself if it is a checkpoint, else the newest checkpoint directory below it (a run directory)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise RayrlError(f"--resume path does not exist: {path}")
+    if (path / STATE_FILE).is_file():
+        return path
+    found = sorted(path.rglob(STATE_FILE), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise RayrlError(f"no checkpoint found under {path}; pass a run directory that has checkpoint_* folders")
+    return found[-1].parent

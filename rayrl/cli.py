@@ -1,0 +1,155 @@
+"""The ``rayrl`` command: ``rayrl train ALGO --env ENV``; bad input ends in one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rayrl.errors import RayrlError
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train one agent (a one-trial Tune run)")
+    p.add_argument("algo", nargs="?", help="algorithm: impala (taken from the checkpoint with --resume)")
+    p.add_argument("--env", help="gymnasium id (CartPole-v1, ALE/Pong-v5) or package.module:ClassName")
+    p.add_argument("--config", help="YAML file: a mapping of config keys, or a tune_configs file (config: / stop:)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4")
+    p.add_argument("--stop-return", type=float, help="stop when the mean return of the last 100 episodes reaches it")
+    p.add_argument("--stop-timesteps", type=int, help="stop after this many env steps")
+    p.add_argument("--stop-seconds", type=float, help="stop after this much training time")
+    p.add_argument("--resume", metavar="PATH", help="a run or checkpoint directory to continue from")
+    p.add_argument("--name", help="run name (default: ALGO_ENV_TIME)")
+    p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
+    p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period (and one at the end)")
+    p.add_argument("--max-failures", type=int, default=2, help="trial restarts from the last checkpoint on a crash")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    start = time.time()
+    parser = argparse.ArgumentParser(prog="rayrl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return train(args, start)
+    except RayrlError as e:
+        print(f"rayrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rayrl: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+
+
+def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
+    """(algorithm, config, stop criteria, checkpoint to restore) from the command line, checked before Ray starts."""
+    from rayrl.algorithms import registry
+    from rayrl.checkpoint import find_latest_checkpoint, load_state
+    from rayrl.config import build_config, load_yaml, parse_overrides
+
+    layers: list[dict[str, Any]] = []
+    stop: dict[str, float] = {}
+    restore = None
+    algo_name = args.algo
+    if args.resume:
+        restore = find_latest_checkpoint(args.resume)
+        saved = load_state(restore)
+        if algo_name and algo_name.lower() != saved["algo"]:
+            raise RayrlError(f"--resume checkpoint is for '{saved['algo']}', not '{algo_name}'")
+        algo_name = saved["algo"]
+        layers.append(dict(saved["config"]))
+    if args.config:
+        data = load_yaml(args.config)
+        if "config" in data:  # a tune_configs file
+            algo_name = algo_name or data.get("algo")
+            stop.update(data.get("stop") or {})
+            data = data["config"] or {}
+        layers.append(data)
+    if not algo_name:
+        raise RayrlError("name an algorithm, e.g. 'rayrl train impala --env CartPole-v1'")
+    algo = registry.get(algo_name)
+    overrides = parse_overrides(args.set)
+    if args.env:
+        overrides["env"] = args.env
+    env = overrides.get("env") or next((l["env"] for l in reversed(layers) if "env" in l), None)
+    if not env:
+        raise RayrlError("name an environment with --env, e.g. --env CartPole-v1")
+    preset = {} if restore else algo.preset_for(env)
+    config = build_config(algo.config_cls, preset, *layers, overrides)
+    for flag, key in (("stop_return", "episode_return_mean"), ("stop_timesteps", "timesteps_total"),
+                      ("stop_seconds", "time_total_s")):
+        if getattr(args, flag) is not None:
+            stop[key] = getattr(args, flag)
+    _check_env(config)
+    return algo, config, stop, (str(restore) if restore else None)
+
+
+def _check_env(config) -> None:
+    """Build the env and the model once here, so a bad id or an unsupported space fails before Ray starts."""
+    from rayrl.envs import make_env
+    from rayrl.models import ActorCritic
+
+    env = make_env(config.env, env_kwargs=config.env_kwargs)
+    try:
+        ActorCritic(env.observation_space, env.action_space, config.hidden_sizes)
+    finally:
+        env.close()
+
+
+def start_ray(address: str | None, cpus_needed: float) -> None:
+    """Join the cluster at ``address``, or start a local Ray sized for at least one trial."""
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
+                 logging_level=logging.WARNING)
+
+
+def train(args, start: float) -> int:
+    algo, config, stop, restore = resolve(args)
+    from ray import tune
+
+    from rayrl.logging import ProgressPrinter
+    from rayrl.tune.trainable import RayrlTrainable, required_cpus, trial_config
+
+    start_ray(args.address, required_cpus(config))
+    name = args.name or f"{algo.name}_{config.env.replace('/', '-')}_{time.strftime('%Y%m%d-%H%M%S')}"
+    every = max(1, round(args.checkpoint_seconds / config.report_seconds))
+    tuner = tune.Tuner(
+        RayrlTrainable,
+        param_space=trial_config(algo.name, config, restore),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=args.storage_path,
+            stop=stop or None,
+            verbose=0,
+            callbacks=[ProgressPrinter(start)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=every,
+                                                    checkpoint_at_end=True),
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+        ),
+    )
+    print(f"rayrl: training {algo.name} on {config.env}; run directory {Path(args.storage_path) / name}", flush=True)
+    result = tuner.fit()[0]
+    if result.error:
+        raise RayrlError(f"training failed: {str(result.error).strip().splitlines()[-1]}")
+    metrics = result.metrics or {}
+    print(f"rayrl: done after {time.time() - start:.1f}s: {metrics.get('timesteps_total', 0):,} env steps, "
+          f"mean return {metrics.get('episode_return_mean', math.nan):.2f} over the last "
+          f"{min(int(metrics.get('episodes_total', 0)), 100)} episodes")
+    print(f"rayrl: checkpoint {result.checkpoint.path if result.checkpoint else 'none'}")
+    print(f"rayrl: tensorboard --logdir {result.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

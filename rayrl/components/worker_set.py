@@ -1,0 +1,91 @@
+"""A set of rollout-worker actors kept busy with sample requests; a worker that dies is replaced, not fatal."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any, Callable
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from rayrl.components.rollout_worker import RolloutWorker
+from rayrl.core import EpisodeStats, PublishedWeights
+from rayrl.errors import RayrlError
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSet:
+    """``num_workers`` actors of ``worker_cls``, each with up to ``depth`` ``sample`` calls in flight.
+
+    ``worker_kwargs(index, incarnation)`` gives the constructor arguments of worker ``index``; ``incarnation``
+    counts its replacements so a new actor gets fresh seeds. Each sample call returns two objects: the rollout
+    (left in the object store for the learner) and its small :class:`EpisodeStats`, which the plan reads.
+    """
+
+    def __init__(
+        self,
+        worker_kwargs: Callable[[int, int], dict[str, Any]],
+        num_workers: int,
+        *,
+        worker_cls: type = RolloutWorker,
+        depth: int = 2,
+        num_cpus: float = 1,
+    ):
+        self._remote_cls = ray.remote(num_cpus=num_cpus)(worker_cls)
+        self._worker_kwargs = worker_kwargs
+        self.depth = depth
+        self.incarnations = [0] * num_workers
+        self.actors = [self._start(i) for i in range(num_workers)]
+        self._in_flight: dict[ray.ObjectRef, tuple[int, int, ray.ObjectRef]] = {}
+        self._per_worker: Counter[int] = Counter()
+        self.restarts = 0
+        self.max_restarts = max(10, 3 * num_workers)
+
+    def _start(self, index: int):
+        return self._remote_cls.remote(**self._worker_kwargs(index, self.incarnations[index]))
+
+    def submit(self, weights: PublishedWeights | None, *, limit: int | None = None) -> None:
+        """Top every worker up to ``depth`` requests in flight (at most ``limit`` new requests in all)."""
+        budget = float("inf") if limit is None else limit
+        for i, actor in enumerate(self.actors):
+            while self._per_worker[i] < self.depth and budget > 0:
+                rollout_ref, stats_ref = actor.sample.options(num_returns=2).remote(weights)
+                self._in_flight[stats_ref] = (i, self.incarnations[i], rollout_ref)
+                self._per_worker[i] += 1
+                budget -= 1
+
+    def pending(self) -> list[ray.ObjectRef]:
+        """The stats refs to ``ray.wait`` on."""
+        return list(self._in_flight)
+
+    def owns(self, ref: ray.ObjectRef) -> bool:
+        return ref in self._in_flight
+
+    def collect(self, ref: ray.ObjectRef) -> tuple[ray.ObjectRef, EpisodeStats] | None:
+        """The (rollout ref, stats) of a finished request, or None if its worker died (it is then replaced)."""
+        index, incarnation, rollout_ref = self._in_flight.pop(ref)
+        if incarnation != self.incarnations[index]:
+            return None  # a request to an actor that was already replaced
+        self._per_worker[index] -= 1
+        try:
+            return rollout_ref, ray.get(ref)
+        except (RayActorError, RayTaskError) as error:
+            log.warning("rollout worker %d failed (%s); starting a replacement", index, type(error).__name__)
+            if self.restarts >= self.max_restarts:
+                cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+                raise RayrlError(f"rollout workers failed {self.restarts + 1} times; the last error: {cause}") from None
+            self._replace(index)
+            return None
+
+    def _replace(self, index: int) -> None:
+        ray.kill(self.actors[index], no_restart=True)
+        self.incarnations[index] += 1
+        self._per_worker[index] = 0
+        self.actors[index] = self._start(index)
+        self.restarts += 1
+
+    def stop(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)

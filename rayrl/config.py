@@ -1,0 +1,122 @@
+"""Typed configs: frozen dataclasses built from layered overrides, with one-line errors for bad keys and values.
+
+Layers, later ones winning: the dataclass defaults (the paper's Atari settings), the algorithm's preset for the
+kind of environment (classic control gets sizes that suit it), a YAML file, then ``--set key=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from rayrl.errors import RayrlError
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """What every algorithm shares: the environment, the topology and the reporting cadence."""
+
+    env: str = "CartPole-v1"
+    """A gymnasium id ("ALE/Pong-v5") or a user env class as "package.module:ClassName"."""
+    env_kwargs: dict = field(default_factory=dict)
+    """Keyword arguments passed to the env's constructor."""
+    seed: int = 0
+    """Seeds envs (worker i, env j gets seed + 1000 i + j) and torch."""
+    num_workers: int = 2
+    """Rollout workers, one Ray actor (one CPU) each."""
+    num_envs_per_worker: int = 8
+    """Envs stepped in one worker process, with one batched forward pass per step."""
+    learner_gpus: float = -1
+    """GPUs for the learner; -1 takes one when the cluster has one, else 0 (CPU)."""
+    hidden_sizes: tuple = (256, 256)
+    """MLP encoder sizes for vector observations (images use the Nature CNN)."""
+    report_seconds: float = 2.0
+    """Wall time per reported training iteration (one progress line, one TensorBoard point)."""
+
+    def __post_init__(self):
+        check(self.num_workers >= 1, "num_workers", self.num_workers, "use 1 or more")
+        check(self.num_envs_per_worker >= 1, "num_envs_per_worker", self.num_envs_per_worker, "use 1 or more")
+        check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
+        check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def check(ok: bool, key: str, value: Any, fix: str) -> None:
+    """Raise a one-line error naming a config key whose value is out of range."""
+    if not ok:
+        raise RayrlError(f"bad value for config key '{key}': {value!r}; {fix}")
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """A YAML file's mapping, or a one-line error."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise RayrlError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise RayrlError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise RayrlError(f"config file {path} must hold a mapping of config keys, not {type(data).__name__}")
+    return data
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["lr=3e-4", "num_workers=4"]`` -> ``{"lr": 0.0003, "num_workers": 4}`` (values parsed as YAML)."""
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise RayrlError(f"bad override '{pair}': write key=value, e.g. --set lr=3e-4")
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def build_config(cls: type, *layers: dict[str, Any]):
+    """Build the frozen config ``cls`` from dicts applied in order; unknown keys and bad types fail in one line."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in names:
+                close = difflib.get_close_matches(key, list(names), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted(names))}"
+                raise RayrlError(f"unknown config key '{key}' for {cls.__name__}{hint}")
+            values[key] = _coerce(key, value, hints[key])
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise RayrlError(f"bad config for {cls.__name__}: {e}") from None
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check a value against its field's type, converting where it is lossless (int -> float, list -> tuple)."""
+    base = typing.get_origin(hint) or hint
+    args = typing.get_args(hint)
+    if base is typing.Union or str(base) == "types.UnionType":
+        if value is None and type(None) in args:
+            return None
+        base = next(a for a in args if a is not type(None))
+        base = typing.get_origin(base) or base
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if base is tuple and isinstance(value, list):
+        return tuple(value)
+    if base in (int, float, str, bool, dict, tuple) and not isinstance(value, base) or (
+        base in (int, float) and isinstance(value, bool)
+    ):
+        raise RayrlError(f"bad value for config key '{key}': {value!r} is not of type {base.__name__}")
+    return value

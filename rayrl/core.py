@@ -1,0 +1,134 @@
+"""The contracts of rayrl: what each kind of actor does, and the data that flows between them.
+
+An algorithm is a small typed config, a pure loss and a *plan* that wires reusable components into Ray actors.
+The components below are plain Python classes; a plan turns them into actors with ``ray.remote(Cls)`` and moves
+data between them with ``ray.wait`` loops, so that no actor waits on the slowest one.
+
+Data
+----
+Samples are dicts of numpy arrays, time-major ``[T, B, ...]`` (T steps of B vectorised envs), so that Ray's object
+store moves them without copies and a learner can concatenate rollouts along B. A rollout holds::
+
+    obs         [T + 1, B, *obs_shape]  the observation before each step; obs[T] is the bootstrap observation
+    actions     [T, B, *action_shape]   the actions taken (continuous actions before clipping to the bounds)
+    rewards     [T, B]  float32         rewards after the env's training transforms (e.g. Atari clipping)
+    terminated  [T, B]  bool            the episode ended at this step (no bootstrapping past it)
+    truncated   [T, B]  bool            the episode was cut by a time limit at this step
+    behaviour   [T, B, P] float32       the behaviour policy's distribution parameters mu (logits, or mean and
+                                        log-std), so an off-policy learner can compute pi / mu
+
+and is stamped with the ``policy_version`` of the weights that produced it. Finished episodes are reported
+beside the rollout as :class:`EpisodeStats` (whole-game, unclipped returns), so a plan can log them without
+fetching the rollout itself.
+
+The rollout loop
+----------------
+A rollout worker owns B environments stepped in one process and a copy of the policy. For each ``sample`` call it
+first checks whether newer weights were published and its pull period has elapsed; if so it fetches them (one
+object-store read of a single published ref). Then, T times: one batched forward pass over the B current
+observations (torch limited to one thread), sample B actions, step all B envs (finished envs reset in the same step),
+record. It returns the time-major rollout and the episodes that finished.
+
+Weights
+-------
+The learner's weights are published once per version as :class:`PublishedWeights`: one ``ray.put`` of a dict of
+numpy arrays, shared by every worker. Workers pull it when their own period elapses; nothing is pushed per worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+"""A dict of numpy arrays; time-major ``[T, B, ...]`` for rollouts, ``[N, ...]`` for transitions."""
+
+Weights = dict[str, np.ndarray]
+"""A model's state dict as numpy arrays (CPU), ready for the object store."""
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """A version of the learner's weights in the object store.
+
+    ``ref`` is a one-element list holding the ``ObjectRef`` (a list, so Ray does not resolve it when this is passed
+    as an argument: the receiver fetches it only if it needs it), or the weights themselves outside Ray.
+    """
+
+    version: int
+    ref: list[Any]
+
+    def fetch(self) -> Weights:
+        """The weights, read from the object store if they live there."""
+        item = self.ref[0]
+        if isinstance(item, dict):
+            return item
+        import ray
+
+        return ray.get(item)
+
+
+@dataclass
+class EpisodeStats:
+    """Episodes finished during one sample call: real (unclipped, whole-game) returns and lengths."""
+
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    env_steps: int = 0
+    policy_version: int = 0
+
+
+class ParameterSource(Protocol):
+    """Anything that hands out the newest published weights."""
+
+    def latest(self) -> PublishedWeights | None: ...
+
+
+class RolloutWorker(Protocol):
+    """Steps vectorised envs with the newest policy it has pulled; returns time-major samples."""
+
+    def sample(self, weights: PublishedWeights | None) -> tuple[Batch, EpisodeStats]:
+        """Pull ``weights`` if newer and due, run one unroll, return (rollout, finished episodes)."""
+        ...
+
+
+class ReplayBuffer(Protocol):
+    """Stores samples and hands out batches; prioritized buffers take new priorities back."""
+
+    def add(self, batch: Batch) -> None: ...
+
+    def sample(self, batch_size: int) -> Batch | None: ...
+
+    def update_priorities(self, indices: np.ndarray, keys: np.ndarray, priorities: np.ndarray) -> None: ...
+
+
+class Learner(Protocol):
+    """Owns the model and optimizer (on the GPU when torch sees one) and applies an algorithm's loss."""
+
+    def update(self, *batches: Batch) -> dict[str, float]:
+        """One gradient step on the batches joined along B; returns scalar metrics."""
+        ...
+
+    def get_weights(self) -> Weights: ...
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything a checkpoint needs to resume: weights, optimizer state, version, counters."""
+        ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+
+class Plan(Protocol):
+    """An algorithm's topology: builds its actors, then drives them one reporting period at a time."""
+
+    def train_step(self) -> dict[str, float]:
+        """Run the actors for one reporting period; return metrics (env steps, returns, policy lag, ...)."""
+        ...
+
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+    def stop(self) -> None: ...

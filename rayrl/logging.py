@@ -1,0 +1,39 @@
+"""Console progress: one readable line per reported iteration (TensorBoard scalars come from Tune's logger)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+from ray import tune
+
+
+def progress_line(result: dict[str, Any], elapsed: float) -> str:
+    """``  12.3s  steps 123,456  14,321 steps/s  return 123.4 (100 ep)  lag 1.2  updates 345``."""
+    ret = result.get("episode_return_mean", math.nan)
+    window = min(int(result.get("episodes_total", 0)), 100)
+    parts = [
+        f"{elapsed:7.1f}s",
+        f"steps {int(result.get('timesteps_total', 0)):>11,}",
+        f"{result.get('env_steps_per_s', 0):>8,.0f} steps/s",
+        f"return {ret:8.2f} ({window} ep)" if not math.isnan(ret) else "return      n/a",
+    ]
+    lag = result.get("policy_lag_mean", math.nan)
+    if not math.isnan(lag):
+        parts.append(f"lag {lag:4.1f}")
+    parts.append(f"updates {int(result.get('learner_updates', 0)):,}")
+    return "  ".join(parts)
+
+
+class ProgressPrinter(tune.Callback):
+    """Prints :func:`progress_line` for every result; time counts from ``start`` (the command's start)."""
+
+    def __init__(self, start: float, out=sys.stdout):
+        self.start = start
+        self.out = out
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        prefix = f"[{trial.trial_id}] " if len(trials) > 1 else ""
+        print(prefix + progress_line(result, time.time() - self.start), file=self.out, flush=True)

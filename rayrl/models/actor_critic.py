@@ -1,0 +1,63 @@
+"""Actor-critic networks: an encoder, a policy head emitting distribution parameters and a value head."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rayrl.errors import RayrlError
+from rayrl.models.distributions import Categorical, DiagGaussian
+from rayrl.models.encoders import make_encoder
+
+
+def make_distribution(action_space: gym.Space):
+    """Categorical for Discrete spaces, diagonal Gaussian for 1-D Box spaces; anything else is a one-line error."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return Categorical(int(action_space.n))
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return DiagGaussian(action_space.shape[0])
+    raise RayrlError(
+        f"action space {action_space} is not supported by actor-critic algorithms; "
+        "use an env with a Discrete or a 1-D Box action space"
+    )
+
+
+def check_observation_space(space: gym.Space) -> tuple[int, ...]:
+    """The observation shape, or a one-line error for spaces the encoders cannot read."""
+    if not isinstance(space, gym.spaces.Box):
+        raise RayrlError(
+            f"observation space {space} is not supported; use an env with a Box observation space "
+            "(flatten Dict/Tuple/Discrete observations with a gymnasium wrapper)"
+        )
+    return tuple(space.shape)
+
+
+class ActorCritic(nn.Module):
+    """``forward(obs [N, ...]) -> (policy params [N, P], value [N])``; ``distribution`` interprets the params."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, hidden_sizes: tuple[int, ...]):
+        super().__init__()
+        obs_shape = check_observation_space(observation_space)
+        self.distribution = make_distribution(action_space)
+        self.encoder = make_encoder(obs_shape, hidden_sizes)
+        self.policy = nn.Linear(self.encoder.out_features, self.distribution.num_params)
+        self.value = nn.Linear(self.encoder.out_features, 1)
+        # Small policy init gives a near-uniform starting policy (as in the A3C and PPO reference code).
+        nn.init.orthogonal_(self.policy.weight, gain=0.01)
+        nn.init.zeros_(self.policy.bias)
+        if isinstance(self.distribution, DiagGaussian):
+            with torch.no_grad():  # start with std ~ 0.6 of a unit action range rather than e^0
+                self.policy.bias[self.distribution.num_params // 2 :] = -0.5
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.encoder(obs)
+        return self.policy(features), self.value(features).squeeze(-1)
+
+
+def action_bounds(action_space: gym.Space) -> tuple[np.ndarray, np.ndarray] | None:
+    """Low and high bounds for Box actions (actions are clipped to them when stepping the env), else None."""
+    if isinstance(action_space, gym.spaces.Box):
+        return action_space.low.astype(np.float32), action_space.high.astype(np.float32)
+    return None

@@ -1,0 +1,66 @@
+"""The Tune Trainable that runs any rayrl plan: Tune gives run directories, TensorBoard, checkpoints and retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+
+from rayrl.algorithms import registry
+from rayrl.checkpoint import load_state, save_state
+from rayrl.components.learner import learner_gpus
+from rayrl.config import build_config
+
+ALGO_KEY = "algo"
+RESTORE_KEY = "restore_from"
+"""Trial config keys beside the algorithm's own: which algorithm, and a checkpoint to start from (--resume)."""
+
+def trial_config(algo: str, config, restore_from: str | None = None) -> dict[str, Any]:
+    """The flat dict Tune sees (and may search over): the algorithm's config keys plus ours."""
+    out = {ALGO_KEY: algo, **config.to_dict()}
+    if restore_from:
+        out[RESTORE_KEY] = str(restore_from)
+    return out
+
+def split_trial_config(trial: dict[str, Any]):
+    """(Algorithm, its config, restore path) from a trial config."""
+    algo = registry.get(trial[ALGO_KEY])
+    params = {k: v for k, v in trial.items() if k not in (ALGO_KEY, RESTORE_KEY)}
+    return algo, build_config(algo.config_cls, params), trial.get(RESTORE_KEY)
+
+class RayrlTrainable(tune.Trainable):
+    """One Tune trial = one plan. Each ``step`` is one reporting period of the plan."""
+
+    def setup(self, config: dict[str, Any]) -> None:
+        self.algo, self.algo_config, restore_from = split_trial_config(config)
+        self.plan = self.algo.plan_cls(self.algo_config)
+        if restore_from:
+            self.plan.set_state(load_state(restore_from)["plan"])
+
+    def step(self) -> dict[str, Any]:
+        return self.plan.train_step()
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        state = {"algo": self.algo.name, "config": self.algo_config.to_dict(), "plan": self.plan.get_state()}
+        save_state(state, checkpoint_dir)
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        self.plan.set_state(load_state(checkpoint_dir)["plan"])
+
+    def cleanup(self) -> None:
+        self.plan.stop()
+
+    @classmethod
+    def default_resource_request(cls, config: dict[str, Any]) -> tune.PlacementGroupFactory:
+        """One bundle for this driver (light: it routes object refs), one for the learner, one per rollout worker."""
+        _, algo_config, _ = split_trial_config(config)
+        learner = {"CPU": 1.0}
+        gpus = learner_gpus(algo_config.learner_gpus)
+        if gpus:
+            learner["GPU"] = gpus
+        return tune.PlacementGroupFactory([{"CPU": 0.5}, learner] + [{"CPU": 1.0}] * algo_config.num_workers)
+
+def required_cpus(config) -> float:
+    """CPUs one trial reserves (a local Ray is started with at least this many logical CPUs)."""
+    return 1.5 + config.num_workers
+
