@@ -116,6 +116,7 @@ def start_ray(address: str | None, cpus_needed: float) -> None:
 
 def train(args, start: float) -> int:
     algo, config, stop, restore = resolve(args)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off: ProgressPrinter speaks
     from ray import tune
 
     from rayrl.logging import ProgressPrinter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -9,6 +10,9 @@ import torch
 from torch import nn
 
 from rayrl.core import Batch, Weights
+
+# Batches arrive read-only from the object store; the loss never writes to them, so sharing them is safe.
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
 LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 """``loss_fn(model, batch) -> (scalar loss, {name: scalar tensor})``: an algorithm's pure loss."""
@@ -76,7 +80,7 @@ class Learner:
         self.version += 1
         self.samples_trained += int(np.prod(next(iter(joined.values())).shape[: self.batch_axis + 1]))
         out = {k: float(v) for k, v in metrics.items()}
-        out.update(loss=float(loss), grad_norm=float(grad_norm), lr=lr)
+        out.update(loss=float(loss.detach()), grad_norm=float(grad_norm), lr=lr)
         return (out, self.get_weights()) if return_weights else out
 
     def _set_lr(self) -> float:

@@ -75,7 +75,7 @@ class RolloutWorker:
             return
         if self.env_steps - self._steps_at_last_pull < self.pull_period_steps:
             return
-        state = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.fetch().items()}
+        state = {k: torch.tensor(v) for k, v in weights.fetch().items()}  # copies the read-only arrays
         self.model.load_state_dict(state)
         self.policy_version = weights.version
         self._steps_at_last_pull = self.env_steps

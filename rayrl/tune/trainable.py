@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ray import tune
@@ -32,6 +33,8 @@ class RayrlTrainable(tune.Trainable):
     """One Tune trial = one plan. Each ``step`` is one reporting period of the plan."""
 
     def setup(self, config: dict[str, Any]) -> None:
+        for name in ("ray.tune", "ray.train"):  # no line per checkpoint on the console
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.algo, self.algo_config, restore_from = split_trial_config(config)
         self.plan = self.algo.plan_cls(self.algo_config)
         if restore_from:

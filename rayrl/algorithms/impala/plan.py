@@ -69,10 +69,11 @@ class ImpalaPlan:
 
     def train_step(self) -> dict[str, float]:
         """Drive workers and learner for ``report_seconds`` (or until the first update); return metrics."""
-        deadline = time.perf_counter() + self.config.report_seconds
+        # The first report comes as soon as the first update is done, so a run shows life within seconds.
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
         learner_metrics: list[dict[str, float]] = []
         lags: list[int] = []
-        while time.perf_counter() < deadline or not learner_metrics and self.progress.updates == 0:
+        while time.perf_counter() < deadline or not learner_metrics:
             self.workers.submit(self.weights)
             ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
                                 timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
