@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ def load_state(directory: str | os.PathLike) -> dict[str, Any]:
         raise RayrlError(f"no checkpoint at {directory} (expected {STATE_FILE}); pass a run or checkpoint directory")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+    except Exception as e:  # any failure to read it (truncated, foreign, unsafe) means: not a usable checkpoint
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({reason[:160]})") from None
     if not isinstance(state, dict) or not {"algo", "config", "plan"} <= set(state):

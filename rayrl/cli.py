@@ -78,7 +78,7 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
     overrides = parse_overrides(args.set)
     if args.env:
         overrides["env"] = args.env
-    env = overrides.get("env") or next((l["env"] for l in reversed(layers) if "env" in l), None)
+    env = overrides.get("env") or next((layer["env"] for layer in reversed(layers) if "env" in layer), None)
     if not env:
         raise RayrlError("name an environment with --env, e.g. --env CartPole-v1")
     preset = {} if restore else algo.preset_for(env)

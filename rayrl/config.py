@@ -58,11 +58,15 @@ def load_yaml(path: str) -> dict[str, Any]:
     """A YAML file's mapping, or a one-line error."""
     try:
         with open(path) as f:
-            data = yaml.safe_load(f) or {}
+            data = yaml.safe_load(f)
     except FileNotFoundError:
         raise RayrlError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RayrlError(f"cannot read config file {path}: {e}") from None
     except yaml.YAMLError as e:
         raise RayrlError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:  # an empty file
+        return {}
     if not isinstance(data, dict):
         raise RayrlError(f"config file {path} must hold a mapping of config keys, not {type(data).__name__}")
     return data
@@ -75,8 +79,19 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise RayrlError(f"bad override '{pair}': write key=value, e.g. --set lr=3e-4")
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        out[key.strip()] = _parse_value(raw)
     return out
+
+
+def _parse_value(raw: str) -> Any:
+    """A YAML value; numbers YAML 1.1 leaves as strings ('3e-4', no dot) are read as numbers too."""
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def build_config(cls: type, *layers: dict[str, Any]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any, Callable
 
@@ -30,8 +31,9 @@ def make_optimizer(params, *, name: str, lr: float, eps: float, rmsprop_decay: f
 class Learner:
     """Takes batches (dicts of numpy arrays), joins them along the batch axis, and takes one gradient step each.
 
-    Time-major batches ``[T, B, ...]`` are joined along axis 1; ``lr`` decays linearly to 0 over
-    ``lr_anneal_samples`` trained samples (0 keeps it constant), as in A3C and IMPALA.
+    Time-major batches ``[T, B, ...]`` are joined along axis 1 (``batch_axis``); each update counts the samples of
+    ``samples_key`` (one per env step); ``lr`` decays linearly to 0 over ``lr_anneal_samples`` trained samples
+    (0 keeps it constant), as in A3C and IMPALA.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class Learner:
         max_grad_norm: float = 40.0,
         lr_anneal_samples: int = 0,
         batch_axis: int = 1,
+        samples_key: str = "rewards",
         device: str | None = None,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -58,6 +61,7 @@ class Learner:
         self.max_grad_norm = max_grad_norm
         self.lr_anneal_samples = lr_anneal_samples
         self.batch_axis = batch_axis
+        self.samples_key = samples_key
         self.version = 0
         self.samples_trained = 0
 
@@ -78,7 +82,7 @@ class Learner:
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
         self.optimizer.step()
         self.version += 1
-        self.samples_trained += int(np.prod(next(iter(joined.values())).shape[: self.batch_axis + 1]))
+        self.samples_trained += int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
         out = {k: float(v) for k, v in metrics.items()}
         out.update(loss=float(loss.detach()), grad_norm=float(grad_norm), lr=lr)
         return (out, self.get_weights()) if return_weights else out
@@ -92,13 +96,14 @@ class Learner:
         return lr
 
     def get_weights(self) -> Weights:
-        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        # Copies: on the CPU .numpy() would share memory with parameters the next update changes.
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
 
     def get_state(self) -> dict[str, Any]:
         """Model, optimizer state, version and counters: tensors and plain numbers only (weights_only loadable)."""
         return {
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "version": self.version,
             "samples_trained": self.samples_trained,
         }

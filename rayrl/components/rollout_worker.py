@@ -73,7 +73,7 @@ class RolloutWorker:
     def _maybe_pull(self, weights: PublishedWeights | None) -> None:
         if weights is None or weights.version <= self.policy_version:
             return
-        if self.env_steps - self._steps_at_last_pull < self.pull_period_steps:
+        if self.policy_version >= 0 and self.env_steps - self._steps_at_last_pull < self.pull_period_steps:
             return
         state = {k: torch.tensor(v) for k, v in weights.fetch().items()}  # copies the read-only arrays
         self.model.load_state_dict(state)

@@ -9,7 +9,7 @@ from torch import nn
 
 from rayrl.errors import RayrlError
 from rayrl.models.distributions import Categorical, DiagGaussian
-from rayrl.models.encoders import make_encoder
+from rayrl.models.encoders import NatureCNN, make_encoder
 
 
 def make_distribution(action_space: gym.Space):
@@ -42,6 +42,9 @@ class ActorCritic(nn.Module):
         obs_shape = check_observation_space(observation_space)
         self.distribution = make_distribution(action_space)
         self.encoder = make_encoder(obs_shape, hidden_sizes)
+        # Image models share the CNN (as in the papers); small vector models learn faster with a separate value
+        # network, so the large value-loss gradients early in training do not swamp the policy's features.
+        self.value_encoder = None if isinstance(self.encoder, NatureCNN) else make_encoder(obs_shape, hidden_sizes)
         self.policy = nn.Linear(self.encoder.out_features, self.distribution.num_params)
         self.value = nn.Linear(self.encoder.out_features, 1)
         # Small policy init gives a near-uniform starting policy (as in the A3C and PPO reference code).
@@ -53,7 +56,8 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.encoder(obs)
-        return self.policy(features), self.value(features).squeeze(-1)
+        value_features = features if self.value_encoder is None else self.value_encoder(obs)
+        return self.policy(features), self.value(value_features).squeeze(-1)
 
 
 def action_bounds(action_space: gym.Space) -> tuple[np.ndarray, np.ndarray] | None:

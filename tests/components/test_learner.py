@@ -61,11 +61,6 @@ def test_update_returns_finite_metrics_and_counts_a_version():
     assert any(not torch.equal(x, y) for x, y in zip(before, params_of(learner)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Learner.update counts samples from the first key's shape[:2]; with the rollout's key order that is "
-    "obs [T+1, B], so samples_trained grows by (T+1)*B per batch instead of T*B (lr annealing runs fast too)",
-)
 def test_samples_trained_grows_by_t_times_b_per_batch():
     learner = make_learner()
     learner.update(make_batch(0))
@@ -102,7 +97,7 @@ def test_repeated_updates_on_a_fixed_batch_reduce_the_value_loss(optimizer):
 def test_lr_anneals_linearly_to_zero_and_stays_there():
     probe = make_learner()
     probe.update(make_batch())
-    per_update = probe.samples_trained  # what one update counts (see the xfail above for what it should be)
+    per_update = probe.samples_trained  # what one update counts: T * B
     learner = make_learner(lr=1e-3, lr_anneal_samples=4 * per_update)
     lrs = [learner.update(make_batch())["lr"] for _ in range(6)]
     assert lrs == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3, 0.0, 0.0])
@@ -163,11 +158,6 @@ def test_update_can_return_the_new_weights_as_numpy():
         np.testing.assert_array_equal(value, learner.model.state_dict()[key].numpy())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_weights returns tensor.numpy() views of the live CPU parameters, so weights returned by "
-    "update(return_weights=True) change under the caller at the next update (outside Ray's serialisation)",
-)
 def test_returned_weights_are_a_snapshot():
     learner = make_learner()
     _, weights = learner.update(make_batch(0), return_weights=True)

@@ -135,12 +135,6 @@ def test_pull_period_delays_pulls_of_newer_weights():
     assert_model_has(worker, v2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with pull_period_steps > 0 the first pull also waits a whole period (env_steps and "
-    "_steps_at_last_pull both start at 0), so the worker's own random init runs stamped policy_version -1, "
-    "against the comment 'pulls the learner's version 0 on the first call'",
-)
 def test_the_first_pull_is_not_delayed_by_the_pull_period():
     worker = make_worker(pull_period_steps=100 * T * B)
     v0 = published(worker, 0, 30)
