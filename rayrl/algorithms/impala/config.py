@@ -67,7 +67,7 @@ VECTOR_PRESET = dict(
     num_envs_per_worker=16,
     num_workers=1,
     rollout_length=20,
-    batch_size=64,
+    batch_size=16,
     entropy_cost=0.01,
 )
 
