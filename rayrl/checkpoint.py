@@ -7,8 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rayrl.errors import RayrlError
 
 STATE_FILE = "rayrl_state.pt"
@@ -16,6 +14,8 @@ STATE_FILE = "rayrl_state.pt"
 
 def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) into ``directory`` atomically: temp file + rename."""
+    import torch  # here, not at the top: the CLI reads configs without paying for torch's import
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
@@ -33,6 +33,8 @@ def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
 
 def load_state(directory: str | os.PathLike) -> dict[str, Any]:
     """The state saved in ``directory``; a one-line error if it is missing or corrupt."""
+    import torch
+
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise RayrlError(f"no checkpoint at {directory} (expected {STATE_FILE}); pass a run or checkpoint directory")

@@ -92,13 +92,14 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
 
 
 def _check_env(config) -> None:
-    """Build the env and the model once here, so a bad id or an unsupported space fails before Ray starts."""
+    """Build the env once here, so a bad id or an unsupported space fails before Ray starts."""
     from rayrl.envs import make_env
-    from rayrl.models import ActorCritic
+    from rayrl.models.spaces import check_action_space, check_observation_space
 
     env = make_env(config.env, env_kwargs=config.env_kwargs)
     try:
-        ActorCritic(env.observation_space, env.action_space, config.hidden_sizes)
+        check_observation_space(env.observation_space)
+        check_action_space(env.action_space)
     finally:
         env.close()
 

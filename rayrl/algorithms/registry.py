@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +14,17 @@ from rayrl.errors import RayrlError
 class Algorithm:
     name: str
     config_cls: type
-    plan_cls: type
+    plan_path: str
+    """"module:Class" of the plan, imported on first use (it pulls in torch; the CLI checks configs without)."""
     vector_preset: dict[str, Any]
     """Overrides for envs with vector observations (classic control)."""
     atari_preset: dict[str, Any]
     """Overrides for Atari (ALE) envs, on top of the paper defaults."""
+
+    @property
+    def plan_cls(self) -> type:
+        module, _, cls = self.plan_path.partition(":")
+        return getattr(importlib.import_module(module), cls)
 
     def preset_for(self, env_id: str) -> dict[str, Any]:
         return dict(self.atari_preset if is_atari(env_id) else self.vector_preset)
@@ -29,9 +36,8 @@ def is_atari(env_id: str) -> bool:
 
 def _impala() -> Algorithm:
     from rayrl.algorithms.impala.config import ATARI_PRESET, VECTOR_PRESET, ImpalaConfig
-    from rayrl.algorithms.impala.plan import ImpalaPlan
 
-    return Algorithm("impala", ImpalaConfig, ImpalaPlan, VECTOR_PRESET, ATARI_PRESET)
+    return Algorithm("impala", ImpalaConfig, "rayrl.algorithms.impala.plan:ImpalaPlan", VECTOR_PRESET, ATARI_PRESET)
 
 
 _ALGORITHMS = {"impala": _impala}

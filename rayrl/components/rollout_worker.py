@@ -9,7 +9,8 @@ import torch
 
 from rayrl.core import Batch, EpisodeStats, PublishedWeights
 from rayrl.envs import make_vector_env
-from rayrl.models import ActorCritic, action_bounds
+from rayrl.models.actor_critic import ActorCritic
+from rayrl.models.spaces import action_bounds
 
 
 class RolloutWorker:
@@ -57,7 +58,7 @@ class RolloutWorker:
         with torch.inference_mode():
             for t in range(T):
                 obs[t] = self.obs
-                params, _ = self.model(torch.from_numpy(self.obs))
+                params = self.model.policy_params(torch.from_numpy(self.obs))
                 action = self.distribution.sample(params).numpy()
                 actions[t] = action
                 behaviour[t] = params.numpy()

@@ -1,8 +1,20 @@
-"""Networks: encoders (MLP, Nature CNN), action distributions and the actor-critic model."""
+"""Networks: encoders (MLP, Nature CNN), action distributions and the actor-critic model.
 
-from rayrl.models.actor_critic import ActorCritic, action_bounds, make_distribution
-from rayrl.models.distributions import Categorical, DiagGaussian
-from rayrl.models.encoders import MLP, NatureCNN, make_encoder
+Names are imported on first use, so that ``rayrl.models.spaces`` (space checks) does not pull in torch.
+"""
 
-__all__ = ["ActorCritic", "Categorical", "DiagGaussian", "MLP", "NatureCNN", "action_bounds", "make_distribution",
-           "make_encoder"]
+import importlib
+
+_EXPORTS = {
+    "ActorCritic": "actor_critic", "make_distribution": "actor_critic",
+    "Categorical": "distributions", "DiagGaussian": "distributions",
+    "MLP": "encoders", "NatureCNN": "encoders", "make_encoder": "encoders",
+    "action_bounds": "spaces", "check_action_space": "spaces", "check_observation_space": "spaces",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rayrl.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rayrl.models.{_EXPORTS[name]}"), name)

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
 
-from rayrl.errors import RayrlError
 from rayrl.models.distributions import Categorical, DiagGaussian
 from rayrl.models.encoders import NatureCNN, make_encoder
+from rayrl.models.spaces import check_action_space, check_observation_space
 
 
 def make_distribution(action_space: gym.Space):
-    """Categorical for Discrete spaces, diagonal Gaussian for 1-D Box spaces; anything else is a one-line error."""
-    if isinstance(action_space, gym.spaces.Discrete):
+    """Categorical for Discrete spaces, diagonal Gaussian for 1-D Box spaces."""
+    if check_action_space(action_space) == "discrete":
         return Categorical(int(action_space.n))
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-        return DiagGaussian(action_space.shape[0])
-    raise RayrlError(
-        f"action space {action_space} is not supported by actor-critic algorithms; "
-        "use an env with a Discrete or a 1-D Box action space"
-    )
-
-
-def check_observation_space(space: gym.Space) -> tuple[int, ...]:
-    """The observation shape, or a one-line error for spaces the encoders cannot read."""
-    if not isinstance(space, gym.spaces.Box):
-        raise RayrlError(
-            f"observation space {space} is not supported; use an env with a Box observation space "
-            "(flatten Dict/Tuple/Discrete observations with a gymnasium wrapper)"
-        )
-    return tuple(space.shape)
+    return DiagGaussian(action_space.shape[0])
 
 
 class ActorCritic(nn.Module):
@@ -54,14 +38,12 @@ class ActorCritic(nn.Module):
             with torch.no_grad():  # start with std ~ 0.6 of a unit action range rather than e^0
                 self.policy.bias[self.distribution.num_params // 2 :] = -0.5
 
+    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy head alone: what a rollout worker needs (it never reads the value)."""
+        return self.policy(self.encoder(obs))
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.encoder(obs)
         value_features = features if self.value_encoder is None else self.value_encoder(obs)
         return self.policy(features), self.value(value_features).squeeze(-1)
 
-
-def action_bounds(action_space: gym.Space) -> tuple[np.ndarray, np.ndarray] | None:
-    """Low and high bounds for Box actions (actions are clipped to them when stepping the env), else None."""
-    if isinstance(action_space, gym.spaces.Box):
-        return action_space.low.astype(np.float32), action_space.high.astype(np.float32)
-    return None

@@ -29,7 +29,7 @@ from rayrl.components.progress import Progress
 from rayrl.components.worker_set import WorkerSet
 from rayrl.core import PublishedWeights
 from rayrl.envs import make_env
-from rayrl.models import ActorCritic
+from rayrl.models.actor_critic import ActorCritic
 
 
 class ImpalaPlan:
