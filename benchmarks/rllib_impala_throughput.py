@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--envs-per-worker", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=25.0, help="RLlib reports every 10 s; skip 2 reports")
     parser.add_argument("--gpus", type=float, default=0.0, help="GPUs for RLlib's learner")
     args = parser.parse_args()
 

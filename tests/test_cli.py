@@ -1,0 +1,77 @@
+"""The ``rayrl`` command as a user runs it: one-line errors for bad input, and a real run that resumes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROGRESS = re.compile(r"^\s*[\d.]+s\s+steps\s+(?P<steps>[\d,]+)\s", re.M)
+
+def rayrl(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rayrl.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rayrl: error:"), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["train", "impalla", "--env", "CartPole-v1"], ["unknown algorithm 'impalla'", "did you mean 'impala'"]),
+        (["train", "impala", "--env", "CartPole-v9"], ["unknown env id 'CartPole-v9'", "CartPole-v1"]),
+        (["train", "impala", "--env", "CartPole-v1", "--set", "lrr=1e-3"], ["unknown config key 'lrr'", "'lr'"]),
+        (["train", "impala", "--env", "CartPole-v1", "--set", "lr=-0.001"], ["'lr'", "positive"]),
+        (["train", "impala", "--env", "CartPole-v1", "--set", "num_workers=two"], ["'num_workers'"]),
+        (["train", "impala", "--env", "FrozenLake-v1"], ["observation space", "Box"]),
+        (["train", "impala", "--env", "tests.envs.dummy_env:NoSuchEnv"], ["NoSuchEnv"]),
+        (["train", "impala", "--env", "CartPole-v1", "--config", "no/such.yaml"], ["config file not found"]),
+        (["train", "--resume", "no/such/run"], ["does not exist"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needles):
+    assert_one_line_error(rayrl(*args, timeout=60), *needles)
+
+def test_unsupported_action_space(tmp_path):
+    module = tmp_path / "multi_env.py"
+    module.write_text(
+        "import gymnasium as gym, numpy as np\n"
+        "class MultiEnv(gym.Env):\n"
+        "    observation_space = gym.spaces.Box(-1, 1, (2,))\n"
+        "    action_space = gym.spaces.MultiDiscrete([2, 3])\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        return np.zeros(2, np.float32), {}\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "rayrl.cli", "train", "impala", "--env", "multi_env:MultiEnv"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert_one_line_error(result, "action space", "Discrete")
+
+def test_corrupt_checkpoint_for_resume(tmp_path):
+    checkpoint = tmp_path / "run" / "checkpoint_000000"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "rayrl_state.pt").write_bytes(b"not a checkpoint")
+    assert_one_line_error(rayrl("train", "--resume", str(tmp_path / "run")), "corrupt")
+
+def test_train_writes_tensorboard_and_checkpoint_then_resumes_counters(tmp_path):
+    first = rayrl("train", "impala", "--env", "CartPole-v1", "--stop-timesteps", "30000", "--name", "run",
+                  "--storage-path", str(tmp_path))
+    assert first.returncode == 0, first.stderr[-3000:]
+    steps = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(first.stdout)]
+    assert steps and steps[-1] >= 30000
+    assert list(Path(tmp_path, "run").rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    assert list(Path(tmp_path, "run").rglob("rayrl_state.pt")), "no checkpoint"
+
+    second = rayrl("train", "--resume", str(tmp_path / "run"), "--stop-timesteps", str(steps[-1] + 30000),
+                   "--name", "resumed", "--storage-path", str(tmp_path))
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(second.stdout)]
+    assert resumed[0] > steps[-1], "the resumed run started its step counter from zero"
+    assert resumed[-1] >= steps[-1] + 30000
