@@ -51,7 +51,10 @@ class Learner:
         batch_axis: int = 1,
         samples_key: str = "rewards",
         device: str | None = None,
+        num_threads: int | None = None,
     ):
+        if num_threads:  # on the CPU, use the cores this actor reserved, not every core of the node
+            torch.set_num_threads(num_threads)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model_fn().to(self.device)
         self.loss_fn = loss_fn

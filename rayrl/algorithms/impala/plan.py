@@ -49,6 +49,7 @@ class ImpalaPlan:
             momentum=config.momentum,
             max_grad_norm=config.max_grad_norm,
             lr_anneal_samples=config.lr_anneal_timesteps,
+            num_threads=1,
         )
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers)
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
