@@ -26,6 +26,15 @@ def sampled(result: dict) -> int:
                or result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
 
 
+def make_atari(env_id: str, cfg: dict) -> gym.Env:
+    """Runs in RLlib's env runner processes: ALE's ids must be registered there too."""
+    import ale_py
+    from ray.rllib.env.wrappers.atari_wrappers import wrap_atari_for_new_api_stack
+
+    gym.register_envs(ale_py)
+    return wrap_atari_for_new_api_stack(gym.make(env_id, **cfg), dim=84, framestack=4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="CartPole-v1")
@@ -40,13 +49,9 @@ def main() -> None:
              logging_level=logging.WARNING)
     env, env_config = args.env, {}
     if args.env.startswith("ALE/"):
-        import ale_py
-        from ray.rllib.env.wrappers.atari_wrappers import wrap_atari_for_new_api_stack
         from ray.tune.registry import register_env
 
-        gym.register_envs(ale_py)
-        register_env("atari", lambda cfg: wrap_atari_for_new_api_stack(gym.make(args.env, **cfg), dim=84,
-                                                                       framestack=4))
+        register_env("atari", lambda cfg: make_atari(args.env, cfg))
         env, env_config = "atari", {"frameskip": 1, "full_action_space": False}
     config = (
         IMPALAConfig()
