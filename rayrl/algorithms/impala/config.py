@@ -15,6 +15,8 @@ class ImpalaConfig(CommonConfig):
     """Trajectories (env columns of length T) per learner batch; whole rollouts are joined to reach it."""
     gamma: float = 0.99
     """Discount."""
+    reward_scale: float = 1.0
+    """Multiplies rewards in the loss (after the env's clipping): keeps values near 1 for envs with large rewards."""
     baseline_cost: float = 0.5
     """Weight of the value (baseline) loss."""
     entropy_cost: float = 0.01
@@ -52,6 +54,7 @@ class ImpalaConfig(CommonConfig):
         check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
         check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
         check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
+        check(self.reward_scale > 0, "reward_scale", self.reward_scale, "use a positive factor")
         check(self.baseline_cost >= 0, "baseline_cost", self.baseline_cost, "use 0 or more")
         check(self.entropy_cost >= 0, "entropy_cost", self.entropy_cost, "use 0 or more")
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")

@@ -27,7 +27,7 @@ def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: Impala
     targets = vtrace(
         log_rhos=target_log_probs.detach() - behaviour_log_probs,
         discounts=discounts,
-        rewards=batch["rewards"],
+        rewards=batch["rewards"] * config.reward_scale,
         values=values[:-1].detach(),
         bootstrap_value=values[-1].detach(),
         clip_rho_threshold=config.clip_rho_threshold,
