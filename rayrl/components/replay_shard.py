@@ -1,0 +1,82 @@
+"""A replay shard: one :class:`~rayrl.replay.ReplayBuffer` behind the calls a Ray actor answers.
+
+Ape-X (Horgan et al. 2018, sec. 3) splits its replay into shards that actors write to and a learner samples from
+concurrently; DQN (Mnih et al. 2015) is the one-shard case. A plan makes the actor with
+``ray.remote(ReplayShard).options(...).remote(shard_id, capacity, ...)``.
+
+Every call is a query that answers at once, never a wait (the buffer's rate limiter is polled, as in Reverb,
+Cassirer et al. 2021): ``add`` returns False when the limiter holds inserts back, and ``sample`` returns None when
+it holds samples back, so neither side blocks the shard and the caller decides whether to retry or go elsewhere.
+A sample carries ``indices`` and ``keys``; hand them back to ``update_priorities`` with the new priorities, and
+updates for items overwritten since they were sampled are dropped (the storage's keys tell them apart).
+"""
+
+from __future__ import annotations
+
+from rayrl.core import Batch
+from rayrl.replay import (
+    FrameStackStorage,
+    LinearSchedule,
+    PrioritizedSampler,
+    RateLimiter,
+    ReplayBuffer,
+    RingStorage,
+    uniform_sampler,
+)
+
+
+class ReplayShard:
+    """A uniform or prioritized replay buffer with a rate limiter, addressed by ``shard_id``.
+
+    Args:
+        shard_id: returned with each sample, so the learner knows where to send the new priorities.
+        capacity: items (transitions) held; the oldest are overwritten first.
+        priority_exponent: alpha of proportional prioritized replay (Schaul et al. 2016); None for uniform replay.
+        importance_exponent: beta, a constant or a schedule over the ``learner_step`` passed to ``sample``.
+        min_size_to_sample: items stored before sampling may start (DQN's "learning starts").
+        samples_per_insert: if set, sampled items per inserted item are held near this ratio, within
+            ``error_buffer`` items either way (so actors and learner cannot run away from each other).
+        error_buffer: the slack of that ratio; larger than the largest batch of inserts or samples.
+        frame_stack: stack depth S to store Atari frames once per transition (:class:`FrameStackStorage`);
+            None stores any dict of arrays whole (:class:`RingStorage`).
+        seed: of the sampling generator.
+    """
+
+    def __init__(self, shard_id: int, capacity: int, *, priority_exponent: float | None = None,
+                 importance_exponent: float | LinearSchedule = 0.4, min_size_to_sample: int = 1,
+                 samples_per_insert: float | None = None, error_buffer: float = 0.0,
+                 frame_stack: int | None = None, seed: int = 0):
+        self.shard_id = shard_id
+        storage = RingStorage(capacity) if frame_stack is None else FrameStackStorage(capacity, stack=frame_stack)
+        if priority_exponent is None:
+            sampler = uniform_sampler(capacity)
+        else:
+            sampler = PrioritizedSampler(capacity, priority_exponent=priority_exponent,
+                                         importance_exponent=importance_exponent)
+        if samples_per_insert is None:
+            limiter = RateLimiter.min_size(min_size_to_sample)
+        else:
+            limiter = RateLimiter.sample_to_insert_ratio(samples_per_insert, min_size_to_sample, error_buffer)
+        self.buffer = ReplayBuffer(storage, sampler, limiter, seed=seed)
+
+    def add(self, batch: Batch) -> bool:
+        """Insert a batch (with an optional ``priority`` field); False if the rate limiter holds inserts back."""
+        if not self.buffer.can_insert(self.buffer.storage.count_items(batch)):
+            return False
+        self.buffer.add(batch)
+        return True
+
+    def sample(self, batch_size: int, learner_step: int = 0) -> tuple[int, Batch] | None:
+        """``(shard_id, batch)`` with ``weights``, ``indices`` and ``keys``, or None if sampling is held back."""
+        batch = self.buffer.sample(batch_size, learner_step=learner_step)
+        return None if batch is None else (self.shard_id, batch)
+
+    def update_priorities(self, indices, keys, priorities) -> None:
+        """New priorities for sampled items; those overwritten since they were sampled are left alone."""
+        self.buffer.update_priorities(indices, keys, priorities)
+
+    def size(self) -> int:
+        return self.buffer.size
+
+    def stats(self) -> dict[str, int]:
+        return {"shard_id": self.shard_id, **self.buffer.stats()}

@@ -1,0 +1,74 @@
+"""ReplayShard as a plain object (uniform, prioritized, rate-limited, stale updates), then once as a Ray actor."""
+
+import numpy as np
+import pytest
+
+from rayrl.components.replay_shard import ReplayShard
+
+
+def transitions(first_id: int, count: int, priority=None) -> dict[str, np.ndarray]:
+    ids = np.arange(first_id, first_id + count)
+    batch = {"obs": ids[:, None].astype(np.float32), "action": ids}
+    if priority is not None:
+        batch["priority"] = np.asarray(priority, np.float64)
+    return batch
+
+
+def test_uniform_shard_waits_for_min_size_then_samples_stored_items():
+    shard = ReplayShard(3, capacity=100, min_size_to_sample=20)
+    assert shard.add(transitions(0, 10))
+    assert shard.sample(4) is None
+    assert shard.add(transitions(10, 10))
+    shard_id, batch = shard.sample(8)
+    assert shard_id == 3 and shard.size() == 20
+    np.testing.assert_array_equal(batch["obs"][:, 0], batch["action"])
+    np.testing.assert_array_equal(batch["weights"], np.ones(8, np.float32))
+    assert set(batch) == {"obs", "action", "weights", "indices", "keys"}
+
+
+def test_prioritized_shard_samples_by_priority_and_applies_updates():
+    shard = ReplayShard(0, capacity=10, priority_exponent=1.0, importance_exponent=1.0)
+    shard.add(transitions(0, 2, priority=[1.0, 0.0]))
+    _, batch = shard.sample(16)
+    assert np.all(batch["action"] == 0)  # priority 0 is never drawn
+    shard.update_priorities(np.array([0, 1]), np.array([0, 1]), np.array([0.0, 2.0]))
+    _, batch = shard.sample(16)
+    assert np.all(batch["action"] == 1)
+
+
+def test_priority_updates_for_overwritten_items_are_ignored():
+    shard = ReplayShard(0, capacity=4, priority_exponent=1.0)
+    shard.add(transitions(0, 4, priority=np.ones(4)))
+    _, batch = shard.sample(4)
+    shard.add(transitions(4, 4, priority=np.ones(4)))  # overwrites every sampled item
+    shard.update_priorities(batch["indices"], batch["keys"], np.zeros(4))
+    assert shard.stats()["stale_priority_updates"] == 4
+    _, fresh = shard.sample(64)
+    assert np.all(fresh["action"] >= 4)  # the zero priorities did not land on the new items
+    assert set(np.unique(fresh["action"])) == {4, 5, 6, 7}
+
+
+def test_samples_per_insert_holds_back_the_side_that_runs_ahead():
+    shard = ReplayShard(0, capacity=1000, min_size_to_sample=10, samples_per_insert=1.0, error_buffer=20)
+    assert shard.add(transitions(0, 10))
+    assert shard.add(transitions(10, 20))
+    assert not shard.add(transitions(30, 20))  # 40 inserts beyond the 10 allowed without sampling: held back
+    assert shard.sample(20) is not None
+    assert shard.add(transitions(30, 20))
+    assert shard.sample(30) is not None and shard.sample(30) is None
+    stats = shard.stats()
+    assert (stats["inserts"], stats["samples"], stats["size"]) == (50, 50, 50)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_shard_as_a_ray_actor():
+    import ray
+
+    shard = ray.remote(ReplayShard).options(num_cpus=0).remote(7, 50, priority_exponent=0.6)
+    assert ray.get(shard.add.remote(transitions(0, 30, priority=np.ones(30))))
+    shard_id, batch = ray.get(shard.sample.remote(16))
+    assert shard_id == 7 and batch["obs"].shape == (16, 1)
+    ray.get(shard.update_priorities.remote(batch["indices"], batch["keys"], np.full(16, 2.0)))
+    assert ray.get(shard.size.remote()) == 30
+    assert ray.get(shard.stats.remote())["stale_priority_updates"] == 0
+    ray.kill(shard)
