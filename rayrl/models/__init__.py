@@ -1,4 +1,4 @@
-"""Networks: encoders (MLP, Nature CNN), action distributions and the actor-critic model.
+"""Networks: encoders (MLP, Nature CNN), action distributions, the actor-critic model and Q-networks.
 
 Names are imported on first use, so that ``rayrl.models.spaces`` (space checks) does not pull in torch.
 """
@@ -9,7 +9,9 @@ _EXPORTS = {
     "ActorCritic": "actor_critic", "make_distribution": "actor_critic",
     "Categorical": "distributions", "DiagGaussian": "distributions",
     "MLP": "encoders", "NatureCNN": "encoders", "make_encoder": "encoders",
-    "action_bounds": "spaces", "check_action_space": "spaces", "check_observation_space": "spaces",
+    "DuelingHead": "q_network", "QNetwork": "q_network",
+    "action_bounds": "spaces", "check_action_space": "spaces",
+    "check_discrete_action_space": "spaces", "check_observation_space": "spaces",
 }
 __all__ = sorted(_EXPORTS)
 

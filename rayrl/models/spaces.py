@@ -30,6 +30,15 @@ def check_action_space(space: gym.Space) -> str:
     )
 
 
+def check_discrete_action_space(space: gym.Space) -> int:
+    """The number of actions, or a one-line error: Q-learning needs a Discrete action space."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise RayrlError(
+            f"action space {space} is not supported by Q-learning algorithms; use an env with a Discrete action space"
+        )
+    return int(space.n)
+
+
 def action_bounds(action_space: gym.Space) -> tuple[np.ndarray, np.ndarray] | None:
     """Low and high bounds for Box actions (actions are clipped to them when stepping the env), else None."""
     if isinstance(action_space, gym.spaces.Box):
