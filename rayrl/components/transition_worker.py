@@ -1,0 +1,140 @@
+"""The transition worker: epsilon-greedy over a Q-network on B vectorised envs, n-step transitions out.
+
+Value-based methods learn from transitions, not unrolls: DQN (Mnih et al. 2015) from one-step ones, Ape-X
+(Horgan et al. 2018) and Rainbow (Hessel et al. 2018) from n-step ones. For a start step t of env b the worker emits::
+
+    obs       [N, *obs_shape]  s_t
+    action    [N] int64        a_t
+    reward    [N] float32      sum_{k<m} gamma^k r_{t+k}, summed up to the episode's end if it ends within n steps
+    discount  [N] float32      gamma^n, or 0 if the episode terminated within the n steps
+    next_obs  [N, *obs_shape]  s_{t+n}, the bootstrap observation (any observation when discount is 0)
+
+flattened over (t, b) into N transitions, the format :class:`~rayrl.replay.RingStorage` stores. rayrl's envs reset in
+the same step and drop the final observation, so a window cut by a time limit (truncated, not terminated) has no
+bootstrap observation: those transitions are dropped (at most n per truncated episode) rather than treated as
+terminal, which would teach the network that time limits end the game.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from rayrl.components.rollout_worker import RolloutWorker
+from rayrl.core import Batch, EpisodeStats, PublishedWeights
+from rayrl.envs import make_vector_env
+from rayrl.models.q_network import QNetwork
+from rayrl.replay import LinearSchedule
+
+
+def n_step_transitions(*, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, terminated: np.ndarray,
+                       truncated: np.ndarray, n: int, gamma: float) -> Batch:
+    """The n-step transitions starting at each of the first ``L - n + 1`` steps of a time-major chunk.
+
+    Args:
+        obs: ``[L + 1, B, ...]`` the observation before each step, and the one after the last.
+        action, reward, terminated, truncated: ``[L, B]`` each step's action, reward and episode ends.
+        n: steps per transition; gamma: the discount.
+
+    Returns transitions flattened time-major over ``(t, b)``, without those whose window a truncation cut. One
+    pass per k < n, each over every start and env at once.
+    """
+    num_starts = len(reward) - n + 1
+    if num_starts < 1:
+        raise ValueError(f"a chunk of {len(reward)} steps holds no {n}-step transition")
+    shape = reward.shape[1:]
+    n_step_reward = np.zeros((num_starts, *shape), np.float32)
+    discount = np.ones((num_starts, *shape), np.float32)
+    alive = np.ones((num_starts, *shape), bool)  # the episode of start t has not ended before step t + k
+    keep = np.ones((num_starts, *shape), bool)
+    for k in range(n):
+        r_k, term_k, trunc_k = reward[k:k + num_starts], terminated[k:k + num_starts], truncated[k:k + num_starts]
+        n_step_reward += np.where(alive, discount * r_k, 0.0).astype(np.float32)
+        discount = np.where(alive, discount * gamma, discount).astype(np.float32)
+        discount[alive & term_k] = 0.0
+        keep &= ~(alive & trunc_k & ~term_k)
+        alive &= ~(term_k | trunc_k)
+    return {
+        "obs": obs[:num_starts][keep],
+        "action": action[:num_starts][keep],
+        "reward": n_step_reward[keep],
+        "discount": discount[keep],
+        "next_obs": obs[n:n + num_starts][keep],
+    }
+
+
+class TransitionWorker:
+    """Acts epsilon-greedily with the newest Q-network it has pulled; ``sample`` returns n-step transitions.
+
+    Each ``sample`` call steps the envs ``rollout_length`` times. The last n - 1 steps of a call cannot close their
+    windows yet: they are kept and emitted by the next call, so every step starts exactly one transition (bar
+    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer. Needs ``1 <= n_step <= rollout_length``.
+
+    Args:
+        epsilon: the exploration rate, a constant (Ape-X's per-worker epsilons) or a :class:`LinearSchedule` over
+            this worker's env steps (DQN's annealing from 1 to 0.1).
+        Others as :class:`~rayrl.components.rollout_worker.RolloutWorker`; ``dueling`` as
+        :class:`~rayrl.models.q_network.QNetwork`.
+    """
+
+    def __init__(self, *, env: str, num_envs: int, rollout_length: int, seed: int, hidden_sizes: tuple[int, ...],
+                 dueling: bool, n_step: int, gamma: float, epsilon: float | LinearSchedule,
+                 env_kwargs: dict[str, Any] | None = None, pull_period_steps: int = 0):
+        if not 1 <= n_step <= rollout_length:
+            raise ValueError(f"need 1 <= n_step <= rollout_length, got n_step={n_step}, rollout_length={rollout_length}")
+        torch.set_num_threads(1)  # as RolloutWorker: many small workers must not fight over the cores
+        torch.manual_seed(seed)
+        self.envs = make_vector_env(env, num_envs, seed=seed, training=True, env_kwargs=env_kwargs)
+        self.model = QNetwork(self.envs.single_observation_space, self.envs.single_action_space, hidden_sizes,
+                              dueling)
+        self.model.eval()
+        self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(epsilon, epsilon, 1)
+        self.rollout_length = rollout_length
+        self.n_step = n_step
+        self.gamma = gamma
+        self.pull_period_steps = pull_period_steps
+        self.policy_version = -1  # pulls the learner's version 0 on the first call
+        self.env_steps = 0
+        self._steps_at_last_pull = 0
+        self._rng = np.random.default_rng(seed)
+        B = num_envs
+        # The steps whose windows are still open: at most n - 1 of them, and the observation after them.
+        self._pending = {"obs": self.envs.reset(seed=seed)[None], "action": np.zeros((0, B), np.int64),
+                         "reward": np.zeros((0, B), np.float32), "terminated": np.zeros((0, B), bool),
+                         "truncated": np.zeros((0, B), bool)}
+
+    # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
+    _maybe_pull = RolloutWorker._maybe_pull
+
+    def current_epsilon(self) -> float:
+        return self.epsilon(self.env_steps)
+
+    def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
+        """Pull ``weights`` if due, step the envs ``rollout_length`` times, return the closed n-step transitions."""
+        self._maybe_pull(weights)
+        T, B = self.rollout_length, self.envs.num_envs
+        obs = np.empty((T + 1, B) + self._pending["obs"].shape[2:], self._pending["obs"].dtype)
+        action = np.empty((T, B), np.int64)
+        reward = np.empty((T, B), np.float32)
+        terminated = np.empty((T, B), bool)
+        truncated = np.empty((T, B), bool)
+        obs[0] = self._pending["obs"][-1]
+        with torch.inference_mode():
+            for t in range(T):
+                epsilon = self.epsilon(self.env_steps + t * B)
+                greedy = self.model(torch.from_numpy(obs[t])).argmax(dim=-1).numpy()
+                explore = self._rng.random(B) < epsilon
+                action[t] = np.where(explore, self._rng.integers(self.model.num_actions, size=B), greedy)
+                obs[t + 1], reward[t], terminated[t], truncated[t] = self.envs.step(action[t])
+        self.env_steps += T * B
+        chunk = {"obs": np.concatenate([self._pending["obs"][:-1], obs]), "action": action, "reward": reward,
+                 "terminated": terminated, "truncated": truncated}
+        for name in ("action", "reward", "terminated", "truncated"):
+            chunk[name] = np.concatenate([self._pending[name], chunk[name]])
+        transitions = n_step_transitions(**chunk, n=self.n_step, gamma=self.gamma)
+        keep = self.n_step - 1  # the last steps (and the observation after them) wait for the next call
+        self._pending = {name: value[len(value) - keep - (name == "obs"):] for name, value in chunk.items()}
+        returns, lengths = self.envs.pop_episode_stats()
+        return transitions, EpisodeStats(returns, lengths, T * B, self.policy_version)
