@@ -8,27 +8,21 @@ The first ``--warmup`` seconds (actor start-up, first weights) are excluded.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import platform
 import resource
 import time
 
 import ray
+from common import start_local_ray, throughput_parser
 
 from rayrl.algorithms import registry
 from rayrl.config import build_config, parse_overrides
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--envs-per-worker", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--warmup", type=float, default=10.0)
+    parser = throughput_parser(__doc__, warmup=10.0)
     parser.add_argument("--set", nargs="*", default=[], help="further config overrides, key=value")
     args = parser.parse_args()
 
@@ -36,8 +30,7 @@ def main() -> None:
     overrides = {"env": args.env, "num_workers": args.workers, "num_envs_per_worker": args.envs_per_worker,
                  "report_seconds": 1.0, **parse_overrides(args.set)}
     config = build_config(algo.config_cls, algo.preset_for(args.env), overrides)
-    ray.init(num_cpus=max(os.cpu_count() or 1, args.workers + 2), include_dashboard=False,
-             logging_level=logging.WARNING)
+    start_local_ray(args.workers)
     plan = algo.plan_cls(config)
     start = time.perf_counter()
     while time.perf_counter() - start < args.warmup:

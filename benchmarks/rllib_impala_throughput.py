@@ -8,15 +8,14 @@ frames (the same preprocessing as rayrl's). Prints one JSON line; the first ``--
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import platform
 import time
 
 import gymnasium as gym
 import ray
+from common import start_local_ray, throughput_parser
 from ray.rllib.algorithms.impala import IMPALAConfig
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -36,17 +35,11 @@ def make_atari(env_id: str, cfg: dict) -> gym.Env:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--envs-per-worker", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--warmup", type=float, default=25.0, help="RLlib reports every 10 s; skip 2 reports")
+    parser = throughput_parser(__doc__, warmup=25.0)  # RLlib reports every 10 s: skip its first two reports
     parser.add_argument("--gpus", type=float, default=0.0, help="GPUs for RLlib's learner")
     args = parser.parse_args()
 
-    ray.init(num_cpus=max(os.cpu_count() or 1, args.workers + 2), include_dashboard=False,
-             logging_level=logging.WARNING)
+    start_local_ray(args.workers)
     env, env_config = args.env, {}
     if args.env.startswith("ALE/"):
         from ray.tune.registry import register_env

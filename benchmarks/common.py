@@ -1,0 +1,25 @@
+"""What the throughput benchmarks share: the side-by-side arguments and the local Ray they start."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import ray
+
+
+def throughput_parser(doc: str, *, warmup: float) -> argparse.ArgumentParser:
+    """--env, --workers, --envs-per-worker, --seconds, --warmup: the same meaning for rayrl and RLlib."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--envs-per-worker", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured wall time")
+    parser.add_argument("--warmup", type=float, default=warmup, help="excluded start-up time")
+    return parser
+
+
+def start_local_ray(workers: int) -> None:
+    """A local Ray with a CPU per worker, one for the learner and one for the driver, at least the machine's."""
+    ray.init(num_cpus=max(os.cpu_count() or 1, workers + 2), include_dashboard=False, logging_level=logging.WARNING)
