@@ -52,7 +52,10 @@ class Learner:
         samples_key: str = "rewards",
         device: str | None = None,
         num_threads: int | None = None,
+        seed: int | None = None,
     ):
+        if seed is not None:  # the initial weights, which every worker then pulls
+            torch.manual_seed(seed)
         if num_threads:  # on the CPU, use the cores this actor reserved, not every core of the node
             torch.set_num_threads(num_threads)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -50,6 +50,7 @@ class ImpalaPlan:
             max_grad_norm=config.max_grad_norm,
             lr_anneal_samples=config.lr_anneal_timesteps,
             num_threads=1,
+            seed=config.seed,
         )
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers)
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
@@ -57,7 +58,6 @@ class ImpalaPlan:
         self.queue: deque[tuple[ray.ObjectRef, int]] = deque()  # (rollout ref, its policy version)
         self.updates_in_flight: dict[ray.ObjectRef, tuple[ray.ObjectRef, int]] = {}
         self.progress = Progress()
-        self.version = 0
         self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
         self.device = ray.get(self.learner.device_name.remote())
         self.rollouts_dropped = 0
