@@ -40,7 +40,13 @@ def _impala() -> Algorithm:
     return Algorithm("impala", ImpalaConfig, "rayrl.algorithms.impala.plan:ImpalaPlan", VECTOR_PRESET, ATARI_PRESET)
 
 
-_ALGORITHMS = {"impala": _impala}
+def _dqn() -> Algorithm:
+    from rayrl.algorithms.dqn.config import ATARI_PRESET, VECTOR_PRESET, DQNConfig
+
+    return Algorithm("dqn", DQNConfig, "rayrl.algorithms.dqn.plan:DQNPlan", VECTOR_PRESET, ATARI_PRESET)
+
+
+_ALGORITHMS = {"dqn": _dqn, "impala": _impala}
 
 
 def names() -> list[str]:

@@ -1,0 +1,185 @@
+"""DQN's execution plan (Mnih et al. 2015), with prioritized replay (Schaul et al. 2016) as an option.
+
+    TransitionWorker 1..N  -- n-step transitions (refs; never through this process) -->  ReplayShard
+      epsilon-greedy                                                                   |  ^
+          ^                                                         sample(batch_size) |  | update_priorities
+          |                                                                            v  |
+          +-------- PublishedWeights(version, one ref) <-------------------  QLearner (GPU if any)
+                    pulled by each worker before its next call                online + target network
+
+The plan holds actors and learner to ``samples_per_insert`` (replayed transitions per env step): an update is sent
+only when the env steps collected allow it, and workers get new sample requests only while they are less than
+one round of calls ahead of the learner. The replay shard reserves no CPU: its numpy work per call is small.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import numpy as np
+import ray
+
+from rayrl.algorithms.dqn.config import DQNConfig
+from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
+from rayrl.components.learner import Learner, learner_gpus
+from rayrl.components.progress import Progress
+from rayrl.components.replay_shard import ReplayShard
+from rayrl.components.transition_worker import TransitionWorker
+from rayrl.components.worker_set import WorkerSet
+from rayrl.core import Batch, PublishedWeights, Weights
+from rayrl.envs import make_env
+from rayrl.models.q_network import QNetwork
+from rayrl.replay import LinearSchedule
+
+
+class QLearner(Learner):
+    """A :class:`Learner` of an :class:`OnlineAndTarget` model that trains on replay samples.
+
+    Each update copies the online network into the target every ``target_update_period`` updates, and returns
+    the new priorities with the ids the replay needs to apply them. Workers get the online network only.
+    """
+
+    def __init__(self, *, target_update_period: int, **kwargs):
+        super().__init__(batch_axis=0, samples_key="reward", **kwargs)
+        self.target_update_period = target_update_period
+        self._loss_with_priorities = self.loss_fn
+        self.loss_fn = self._loss_keeping_priorities
+        self._priorities = None
+
+    def _loss_keeping_priorities(self, model, batch):
+        loss, metrics = self._loss_with_priorities(model, batch)
+        self._priorities = metrics.pop("priorities")
+        return loss, metrics
+
+    def update_from_replay(self, sample: tuple[int, Batch] | None):
+        """``(metrics, weights, (shard_id, indices, keys, priorities))`` for a :class:`ReplayShard` sample."""
+        if sample is None:
+            raise RuntimeError("the replay refused a sample the plan's rate control allowed")
+        shard_id, batch = sample
+        ids = {name: batch.pop(name) for name in ("indices", "keys")}
+        metrics, weights = self.update(batch, return_weights=True)
+        if self.version % self.target_update_period == 0:
+            self.model.sync_target()
+        return metrics, weights, (shard_id, ids["indices"], ids["keys"], self._priorities.cpu().numpy())
+
+    def get_weights(self) -> Weights:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.online.state_dict().items()}
+
+
+class DQNPlan:
+    def __init__(self, config: DQNConfig):
+        self.config = config
+        probe = make_env(config.env, env_kwargs=config.env_kwargs)
+        q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space,
+                                         config.hidden_sizes, config.dueling)
+        q_network_fn()  # fail here, in one line, on spaces the model cannot handle
+        probe.close()
+        self.learner = ray.remote(num_cpus=1, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(
+            model_fn=lambda: OnlineAndTarget(q_network_fn()),
+            loss_fn=functools.partial(dqn_loss, config=config),
+            target_update_period=config.target_update_period,
+            optimizer=config.optimizer,
+            lr=config.lr,
+            optimizer_eps=config.optimizer_eps,
+            rmsprop_decay=config.rmsprop_decay,
+            momentum=config.momentum,
+            max_grad_norm=config.max_grad_norm,
+            num_threads=1,
+        )
+        self.replay = ray.remote(num_cpus=0)(ReplayShard).remote(
+            0, config.buffer_size,
+            priority_exponent=config.priority_exponent if config.prioritized_replay else None,
+            importance_exponent=config.importance_exponent, seed=config.seed,
+        )
+        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, worker_cls=TransitionWorker, depth=1)
+        self.steps_per_call = config.rollout_length * config.num_envs_per_worker
+        self.progress = Progress()
+        self.env_steps_here = 0  # since this plan started: the replay starts empty, even after a restore
+        self.updates_here = 0
+        self.updates_in_flight: dict[ray.ObjectRef, tuple[ray.ObjectRef, ray.ObjectRef]] = {}
+        self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
+        self.device = ray.get(self.learner.device_name.remote())
+
+    def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
+        c = self.config
+        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker,
+                    rollout_length=c.rollout_length, hidden_sizes=c.hidden_sizes, dueling=c.dueling,
+                    n_step=c.n_step, gamma=c.gamma,
+                    epsilon=LinearSchedule(c.epsilon_start, c.epsilon_end, c.epsilon_timesteps),
+                    seed=c.seed + 1000 * index + 100_000 * incarnation)
+
+    def _updates_allowed(self) -> int:
+        """Updates the env steps collected so far pay for at ``samples_per_insert``."""
+        steps = self.env_steps_here - self.config.learning_starts
+        return int(steps * self.config.samples_per_insert / self.config.batch_size) + 1 if steps >= 0 else 0
+
+    def _worker_calls_allowed(self) -> int:
+        """New sample calls: none while the env steps run more than one round of calls ahead of the updates."""
+        if self._updates_allowed() == 0:
+            return self.config.num_workers
+        ahead = (self._updates_allowed() - self.updates_here) * self.config.batch_size / self.config.samples_per_insert
+        return self.config.num_workers if ahead < self.steps_per_call * self.config.num_workers else 0
+
+    def train_step(self) -> dict[str, float]:
+        """Drive workers, replay and learner for ``report_seconds`` (or until the first update); return metrics."""
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
+        learner_metrics: list[dict[str, float]] = []
+        while time.perf_counter() < deadline or not learner_metrics:
+            self.workers.submit(self.weights, limit=self._worker_calls_allowed())
+            while (len(self.updates_in_flight) < self.config.max_updates_in_flight
+                   and self.updates_here + len(self.updates_in_flight) < self._updates_allowed()):
+                self._submit_update()
+            ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
+                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
+            for ref in ready:
+                if self.workers.owns(ref):
+                    self._insert(self.workers.collect(ref))
+                else:
+                    learner_metrics.append(self._finish_update(ref))
+        metrics = self.progress.report()
+        for key in learner_metrics[0]:
+            metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
+        metrics.update(worker_restarts=self.workers.restarts, replay_size=ray.get(self.replay.size.remote()))
+        return metrics
+
+    def _insert(self, collected) -> None:
+        if collected is None:  # its worker died and was replaced
+            return
+        transitions_ref, stats = collected
+        self.progress.add_episodes(stats)
+        self.env_steps_here += stats.env_steps
+        self.replay.add.remote(transitions_ref)  # actor calls run in order: later samples see these transitions
+
+    def _submit_update(self) -> None:
+        sample_ref = self.replay.sample.remote(self.config.batch_size, self.progress.updates)
+        metrics_ref, weights_ref, priorities_ref = self.learner.update_from_replay.options(num_returns=3).remote(
+            sample_ref)
+        self.updates_in_flight[metrics_ref] = (weights_ref, priorities_ref)
+
+    def _finish_update(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
+        weights_ref, priorities_ref = self.updates_in_flight.pop(metrics_ref)
+        metrics = ray.get(metrics_ref)
+        if self.config.prioritized_replay:
+            _, indices, keys, priorities = ray.get(priorities_ref)
+            self.replay.update_priorities.remote(indices, keys, priorities)
+        self.updates_here += 1
+        self.progress.updates += 1
+        self.progress.env_steps_trained += self.config.batch_size
+        self.weights = PublishedWeights(self.progress.updates, [weights_ref])
+        return metrics
+
+    def get_state(self) -> dict[str, Any]:
+        """Learner (online, target, optimizer) and counters; the replay is not saved, it refills after a restore."""
+        return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        ray.get(self.learner.set_state.remote(state["learner"]))
+        self.progress.set_state(state["progress"])
+        self.weights = PublishedWeights(self.progress.updates, [self.learner.get_weights.remote()])
+
+    def stop(self) -> None:
+        self.workers.stop()
+        ray.kill(self.replay)
+        ray.kill(self.learner)
