@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import os
 import sys
@@ -32,14 +31,28 @@ def _train_parser(sub) -> None:
                    help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
 
 
+def _tune_parser(sub) -> None:
+    p = sub.add_parser("tune", help="a hyperparameter study from a tune_configs YAML (search space, scheduler)")
+    p.add_argument("study", nargs="?", help="a tune_configs file, e.g. tune_configs/impala/cartpole.yaml")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fixed config keys")
+    p.add_argument("--resume", metavar="RUN_DIR", help="restore an interrupted study from its run directory")
+    p.add_argument("--name", help="study name (default: ALGO_ENV_study_TIME)")
+    p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
+    p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period of each trial")
+    p.add_argument("--max-failures", type=int, default=2, help="restarts of a crashed trial from its checkpoint")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+
+
 def main(argv: list[str] | None = None) -> int:
     start = time.time()
     parser = argparse.ArgumentParser(prog="rayrl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _tune_parser(sub)
     args = parser.parse_args(argv)
     try:
-        return train(args, start)
+        return train(args, start) if args.command == "train" else study(args, start)
     except RayrlError as e:
         print(f"rayrl: error: {e}", file=sys.stderr)
         return 2
@@ -104,41 +117,21 @@ def _check_env(config) -> None:
         env.close()
 
 
-def start_ray(address: str | None, cpus_needed: float) -> None:
-    """Join the cluster at ``address``, or start a local Ray sized for at least one trial."""
-    import ray
-
-    if address:
-        ray.init(address=address, logging_level=logging.WARNING)
-    else:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
-                 logging_level=logging.WARNING)
-
-
 def train(args, start: float) -> int:
     algo, config, stop, restore = resolve(args)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off: ProgressPrinter speaks
     from ray import tune
 
-    from rayrl.logging import ProgressPrinter
+    from rayrl.tune.runs import run_config, start_ray
     from rayrl.tune.trainable import RayrlTrainable, required_cpus, trial_config
 
     start_ray(args.address, required_cpus(config))
     name = args.name or f"{algo.name}_{config.env.replace('/', '-')}_{time.strftime('%Y%m%d-%H%M%S')}"
-    every = max(1, round(args.checkpoint_seconds / config.report_seconds))
     tuner = tune.Tuner(
         RayrlTrainable,
         param_space=trial_config(algo.name, config, restore),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=args.storage_path,
-            stop=stop or None,
-            verbose=0,
-            callbacks=[ProgressPrinter(start)],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=every,
-                                                    checkpoint_at_end=True),
-            failure_config=tune.FailureConfig(max_failures=args.max_failures),
-        ),
+        run_config=run_config(name=name, storage_path=args.storage_path, stop=stop, start=start,
+                              checkpoint_every=round(args.checkpoint_seconds / config.report_seconds),
+                              max_failures=args.max_failures),
     )
     print(f"rayrl: training {algo.name} on {config.env}; run directory {Path(args.storage_path) / name}", flush=True)
     result = tuner.fit()[0]
@@ -151,6 +144,52 @@ def train(args, start: float) -> int:
     print(f"rayrl: checkpoint {result.checkpoint.path if result.checkpoint else 'none'}")
     print(f"rayrl: tensorboard --logdir {result.path}")
     return 0
+
+
+def study(args, start: float) -> int:
+    """``rayrl tune``: run (or ``--resume``) a study; print each trial's progress, then a results table."""
+    from rayrl.config import parse_overrides
+
+    if not args.study and not args.resume:
+        raise RayrlError("name a study file, e.g. 'rayrl tune tune_configs/impala/cartpole.yaml'")
+    if not args.study:
+        raise RayrlError("--resume needs the study file too: rayrl tune FILE --resume RUN_DIR")
+    from rayrl.tune.study import load_study
+
+    spec = load_study(args.study, parse_overrides(args.set))
+    _check_env(spec.config)
+    from ray import tune
+
+    from rayrl.tune.runs import run_config, start_ray
+    from rayrl.tune.study import make_scheduler, max_trial_cpus, param_space, results_table
+    from rayrl.tune.trainable import RayrlTrainable
+
+    start_ray(args.address, max_trial_cpus(spec))
+    if args.resume:
+        if not Path(args.resume).expanduser().is_dir():
+            raise RayrlError(f"--resume path does not exist: {args.resume}")
+        tuner = tune.Tuner.restore(str(Path(args.resume).expanduser()), RayrlTrainable, resume_unfinished=True,
+                                   resume_errored=True)
+        run_dir = Path(args.resume)
+    else:
+        env = spec.config.env.replace("/", "-")
+        name = args.name or f"{spec.algo.name}_{env}_study_{time.strftime('%Y%m%d-%H%M%S')}"
+        tuner = tune.Tuner(
+            RayrlTrainable,
+            param_space=param_space(spec),
+            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+                                        scheduler=make_scheduler(spec),
+                                        max_concurrent_trials=spec.max_concurrent_trials),
+            run_config=run_config(name=name, storage_path=args.storage_path, stop=spec.stop, start=start,
+                                  checkpoint_every=round(args.checkpoint_seconds / spec.config.report_seconds),
+                                  max_failures=args.max_failures),
+        )
+        run_dir = Path(args.storage_path) / name
+    print(f"rayrl: study of {spec.algo.name} on {spec.config.env}; run directory {run_dir}", flush=True)
+    results = tuner.fit()
+    print(results_table(results, spec))
+    print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
+    return 1 if results.errors and len(results.errors) == len(results) else 0
 
 
 if __name__ == "__main__":

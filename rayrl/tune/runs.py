@@ -1,0 +1,40 @@
+"""What every Tune run of rayrl shares: the Ray it runs on and its RunConfig (output, checkpoints, retries)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off: ProgressPrinter speaks
+
+from ray import tune  # noqa: E402  (after the environment variable above)
+
+from rayrl.logging import ProgressPrinter  # noqa: E402
+
+
+def start_ray(address: str | None, cpus_needed: float) -> None:
+    """Join the cluster at ``address``, or start a local Ray with enough logical CPUs for one trial."""
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
+                 logging_level=logging.WARNING)
+
+
+def run_config(*, name: str, storage_path: str, stop: dict[str, Any] | None, start: float,
+               checkpoint_every: int, max_failures: int) -> tune.RunConfig:
+    """Progress lines on the console, TensorBoard files and rotated checkpoints in the run directory, retries."""
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage_path,
+        stop=stop or None,
+        verbose=0,
+        callbacks=[ProgressPrinter(start)],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=max(1, checkpoint_every),
+                                                checkpoint_at_end=True),
+        failure_config=tune.FailureConfig(max_failures=max_failures),
+    )
