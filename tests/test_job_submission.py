@@ -76,13 +76,14 @@ class Head:
                "--temp-dir", str(tmp / "ray"), "--disable-usage-stats"]
         for flag, port in ports.items():
             cmd += [flag, str(port)]
-        self.log = open(tmp / "head.log", "wb")
+        self.log = open(tmp / "head.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp,
                                      start_new_session=True)
 
     def ray(self, *args: str, token: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         env = dict(self.env, RAY_AUTH_TOKEN=token) if token else self.env
-        return subprocess.run([RAY, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([RAY, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                              check=False)
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.time() + timeout
@@ -148,7 +149,7 @@ def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
     anon_env = {k: v for k, v in head.env.items() if not k.startswith("RAY_AUTH")}
     anon_env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
     anon = subprocess.run([RAY, "job", "list", "--address", head.dashboard], env=anon_env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     assert anon.returncode != 0 and "Unauthorized" in anon.stdout + anon.stderr, anon.stdout + anon.stderr
     wrong = head.ray("job", "list", "--address", head.dashboard, token=secrets.token_hex(32))
     assert wrong.returncode != 0 and "invalid" in (wrong.stdout + wrong.stderr).lower()
@@ -179,7 +180,7 @@ def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
     # The driver joined this head ($RAY_ADDRESS from the job supervisor), not a Ray of its own: the head knows the
     # driver, and the trial actor ran here under the job's id.
     check = subprocess.run([sys.executable, "-c", CHECK_DRIVER, head.dashboard, sid], env=head.env,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stderr
     seen = json.loads(check.stdout.strip().splitlines()[-1])
     assert seen["driver_node"], seen
