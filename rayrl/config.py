@@ -29,6 +29,8 @@ class CommonConfig:
     """Seeds envs (worker i, env j gets seed + 1000 i + j) and torch."""
     num_workers: int = 2
     """Rollout workers, one Ray actor (one CPU) each."""
+    max_workers: int = 0
+    """Elastic: grow up to this many rollout workers while the cluster has free CPUs (new nodes); 0 = fixed."""
     num_envs_per_worker: int = 8
     """Envs stepped in one worker process, with one batched forward pass per step."""
     learner_gpus: float = -1
@@ -40,6 +42,8 @@ class CommonConfig:
 
     def __post_init__(self):
         check(self.num_workers >= 1, "num_workers", self.num_workers, "use 1 or more")
+        check(self.max_workers == 0 or self.max_workers >= self.num_workers, "max_workers", self.max_workers,
+              "use 0 (fixed) or at least num_workers")
         check(self.num_envs_per_worker >= 1, "num_envs_per_worker", self.num_envs_per_worker, "use 1 or more")
         check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
         check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")

@@ -1,7 +1,13 @@
-"""A set of rollout-worker actors kept busy with sample requests; a worker that dies is replaced, not fatal."""
+"""A set of rollout-worker actors kept busy with sample requests; a worker that dies is replaced, not fatal.
+
+Elastic: with ``max_workers`` above ``num_workers``, :meth:`WorkerSet.grow` adds workers while the cluster has
+free CPUs (say, the autoscaler added a node), placed outside the trial's placement group; when such an extra worker
+dies (its node went away) it is dropped rather than replaced, so the set shrinks back towards ``num_workers``.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from typing import Any, Callable
@@ -17,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerSet:
-    """``num_workers`` actors of ``worker_cls``, each with up to ``depth`` ``sample`` calls in flight.
+    """``num_workers`` (up to ``max_workers``) actors of ``worker_cls``, each with up to ``depth`` calls in flight.
 
     ``worker_kwargs(index, incarnation)`` gives the constructor arguments of worker ``index``; ``incarnation``
     counts its replacements so a new actor gets fresh seeds. Each sample call returns two objects: the rollout
@@ -29,27 +35,54 @@ class WorkerSet:
         worker_kwargs: Callable[[int, int], dict[str, Any]],
         num_workers: int,
         *,
+        max_workers: int = 0,
         worker_cls: type = RolloutWorker,
         depth: int = 2,
         num_cpus: float = 1,
     ):
         self._remote_cls = ray.remote(num_cpus=num_cpus)(worker_cls)
         self._worker_kwargs = worker_kwargs
+        self.num_cpus = num_cpus
         self.depth = depth
-        self.incarnations = [0] * num_workers
-        self.actors = [self._start(i) for i in range(num_workers)]
+        self.min_workers = num_workers
+        self.max_workers = max(max_workers, num_workers)
+        self.incarnations: Counter[int] = Counter()
+        self._next_index = itertools.count()
+        self.actors: dict[int, Any] = {}
+        for _ in range(num_workers):
+            self._add()
         self._in_flight: dict[ray.ObjectRef, tuple[int, int, ray.ObjectRef]] = {}
         self._per_worker: Counter[int] = Counter()
         self.restarts = 0
         self.max_restarts = max(10, 3 * num_workers)
 
-    def _start(self, index: int):
-        return self._remote_cls.remote(**self._worker_kwargs(index, self.incarnations[index]))
+    def _start(self, index: int, **options):
+        kwargs = self._worker_kwargs(index, self.incarnations[index])
+        return self._remote_cls.options(**options).remote(**kwargs)
+
+    def _add(self, **options) -> None:
+        index = next(self._next_index)
+        self.actors[index] = self._start(index, **options)
+
+    def grow(self) -> int:
+        """Elastic growth: add workers while the cluster has free CPUs, up to ``max_workers``; returns how many."""
+        if len(self.actors) >= self.max_workers:
+            return 0
+        free = ray.available_resources().get("CPU", 0.0)
+        added = 0
+        while len(self.actors) < self.max_workers and free >= self.num_cpus:
+            # Outside the trial's placement group: these CPUs came after the trial reserved its own.
+            self._add(scheduling_strategy="DEFAULT")
+            free -= self.num_cpus
+            added += 1
+        if added:
+            log.info("elastic: %d rollout workers now (+%d)", len(self.actors), added)
+        return added
 
     def submit(self, weights: PublishedWeights | None, *, limit: int | None = None) -> None:
         """Top every worker up to ``depth`` requests in flight (at most ``limit`` new requests in all)."""
         budget = float("inf") if limit is None else limit
-        for i, actor in enumerate(self.actors):
+        for i, actor in self.actors.items():
             while self._per_worker[i] < self.depth and budget > 0:
                 rollout_ref, stats_ref = actor.sample.options(num_returns=2).remote(weights)
                 self._in_flight[stats_ref] = (i, self.incarnations[i], rollout_ref)
@@ -64,22 +97,27 @@ class WorkerSet:
         return ref in self._in_flight
 
     def collect(self, ref: ray.ObjectRef) -> tuple[ray.ObjectRef, EpisodeStats] | None:
-        """The (rollout ref, stats) of a finished request, or None if its worker died (it is then replaced)."""
+        """The (rollout ref, stats) of a finished request, or None if its worker died (then replaced or dropped)."""
         index, incarnation, rollout_ref = self._in_flight.pop(ref)
-        if incarnation != self.incarnations[index]:
-            return None  # a request to an actor that was already replaced
+        if index not in self.actors or incarnation != self.incarnations[index]:
+            return None  # a request to an actor that was already replaced or dropped
         self._per_worker[index] -= 1
         try:
             return rollout_ref, ray.get(ref)
         except (RayActorError, RayTaskError) as error:
-            log.warning("rollout worker %d failed (%s); starting a replacement", index, type(error).__name__)
-            if self.restarts >= self.max_restarts:
-                cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-                raise RayrlError(f"rollout workers failed {self.restarts + 1} times; the last error: {cause}") from None
-            self._replace(index)
+            self._on_failure(index, error)
             return None
 
-    def _replace(self, index: int) -> None:
+    def _on_failure(self, index: int, error: Exception) -> None:
+        if len(self.actors) > self.min_workers:
+            log.warning("rollout worker %d failed (%s); elastic: dropping it", index, type(error).__name__)
+            ray.kill(self.actors.pop(index), no_restart=True)
+            self._per_worker.pop(index, None)
+            return
+        log.warning("rollout worker %d failed (%s); starting a replacement", index, type(error).__name__)
+        if self.restarts >= self.max_restarts:
+            cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise RayrlError(f"rollout workers failed {self.restarts + 1} times; the last error: {cause}") from None
         ray.kill(self.actors[index], no_restart=True)
         self.incarnations[index] += 1
         self._per_worker[index] = 0
@@ -87,5 +125,5 @@ class WorkerSet:
         self.restarts += 1
 
     def stop(self) -> None:
-        for actor in self.actors:
+        for actor in self.actors.values():
             ray.kill(actor, no_restart=True)

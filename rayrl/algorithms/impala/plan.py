@@ -52,7 +52,7 @@ class ImpalaPlan:
             num_threads=1,
             seed=config.seed,
         )
-        self.workers = WorkerSet(self._worker_kwargs, config.num_workers)
+        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers)
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
         self.max_queued = 2 * self.rollouts_per_batch * max(1, config.max_updates_in_flight)
         self.queue: deque[tuple[ray.ObjectRef, int]] = deque()  # (rollout ref, its policy version)
@@ -87,6 +87,7 @@ class ImpalaPlan:
                 len(self.updates_in_flight) < self.config.max_updates_in_flight
             ):
                 lags += self._submit_update()
+        self.workers.grow()
         metrics = self.progress.report()
         for key in learner_metrics[0] if learner_metrics else ():
             metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
@@ -94,6 +95,7 @@ class ImpalaPlan:
             policy_lag_mean=float(np.mean(lags)) if lags else math.nan,
             policy_lag_max=float(max(lags)) if lags else math.nan,
             worker_restarts=self.workers.restarts,
+            num_workers=len(self.workers.actors),
             rollouts_dropped=self.rollouts_dropped,
         )
         return metrics
