@@ -46,17 +46,19 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _session_pids(sid: int) -> list[int]:
-    """Processes in session ``sid``: the head we started and everything it spawned (workers included)."""
+def _our_pids(sid: int, marker: str) -> list[int]:
+    """Processes of our head: its session ``sid`` (the head and what it spawned), plus those whose command line names
+    our private directory ``marker`` (a job driver runs in a session of its own but gets --storage-path under it)."""
     pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp sid
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session
-            pids.append(int(stat.parent.name))
-    return pids
+        if int(fields[3]) == sid or marker in cmdline:
+            pids.append(int(proc.name))
+    return [pid for pid in pids if pid != os.getpid()]
 
 
 class Head:
@@ -71,6 +73,7 @@ class Head:
                if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, RAY_USAGE_STATS_ENABLED="0")
         self.env = env  # what a job client needs: RAY_AUTH_MODE=token and the token
+        self.submitted: list[str] = []
         # 3 logical CPUs: one impala trial reserves 0.5 (trial driver) + 1 (learner) + 1 per rollout worker.
         cmd = [RAY, "start", "--head", "--block", "--num-cpus", "3", "--num-gpus", "0", "--include-dashboard=true",
                "--temp-dir", str(tmp / "ray"), "--disable-usage-stats"]
@@ -85,7 +88,7 @@ class Head:
         return subprocess.run([RAY, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                               check=False)
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -99,8 +102,11 @@ class Head:
         return (self.tmp / "head.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        """SIGTERM to `ray start --block` (it shuts its node down), then SIGKILL to anything left in its session."""
+        """Stop unfinished jobs, SIGTERM `ray start --block` (it shuts its node down), SIGKILL whatever is left."""
         sid = self.proc.pid
+        if self.proc.poll() is None and self.submitted:
+            for job in self.submitted:
+                self.ray("job", "stop", "--address", self.dashboard, "--no-wait", job, timeout=30)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -108,9 +114,9 @@ class Head:
             except subprocess.TimeoutExpired:
                 pass
         deadline = time.time() + 10
-        while _session_pids(sid) and time.time() < deadline:
+        while _our_pids(sid, str(self.tmp)) and time.time() < deadline:
             time.sleep(0.5)
-        for pid in _session_pids(sid):
+        for pid in _our_pids(sid, str(self.tmp)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -156,6 +162,7 @@ def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
 
     sid = f"rayrl-test-{secrets.token_hex(4)}"
     storage = head.tmp / "results"
+    head.submitted.append(sid)
     submit = head.ray("job", "submit", "--address", head.dashboard, "--working-dir", ".", "--submission-id", sid,
                       "--no-wait", "--", "rayrl", "train", "impala", "--env", "CartPole-v1",
                       "--stop-timesteps", "20000", "--storage-path", str(storage), timeout=120)
