@@ -22,4 +22,5 @@ def throughput_parser(doc: str, *, warmup: float) -> argparse.ArgumentParser:
 
 def start_local_ray(workers: int) -> None:
     """A local Ray with a CPU per worker, one for the learner and one for the driver, at least the machine's."""
-    ray.init(num_cpus=max(os.cpu_count() or 1, workers + 2), include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, workers + 2), include_dashboard=False,
+             logging_level=logging.WARNING)

@@ -188,6 +188,9 @@ def study(args, start: float) -> int:
     print(f"rayrl: study of {spec.algo.name} on {spec.config.env}; run directory {run_dir}", flush=True)
     results = tuner.fit()
     print(results_table(results, spec))
+    if any(not (r.metrics or {}).get("done") and not r.error for r in results):
+        print(f"rayrl: interrupted; continue with: rayrl tune {args.study} --resume {run_dir}", file=sys.stderr)
+        return 130
     print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
     return 1 if results.errors and len(results.errors) == len(results) else 0
 

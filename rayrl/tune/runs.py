@@ -21,7 +21,8 @@ def start_ray(address: str | None, cpus_needed: float) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
+        # address="local": a new Ray of our own, even if `ray start` left a cluster running on this machine.
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
                  logging_level=logging.WARNING)
 
 

@@ -130,7 +130,12 @@ def results_table(results, study: Study) -> str:
         metrics = result.metrics or {}
         config = result.config or {}
         reached = any(metrics.get(key, -math.inf) >= value for key, value in study.stop.items())
-        status = "error" if result.error else "stop criterion" if reached else "stopped by scheduler"
+        if result.error:
+            status = "error"
+        elif not metrics.get("done"):
+            status = "unfinished"
+        else:
+            status = "stop criterion" if reached else "stopped by scheduler"
         rows.append([
             metrics.get("trial_id", "?"),
             *[_fmt(config.get(k)) for k in searched],
