@@ -26,8 +26,8 @@ class VectorEnv:
 
     Each `reset()` and `step()` returns new arrays, which the caller may keep (e.g. in a rollout buffer); nothing is
     overwritten later. The observation array is allocated once per call and each env's observation written into it,
-    which costs less than filling a preallocated buffer and copying it out. Rewards are float32; observations have the single observation space's dtype (float32 for
-    CartPole, uint8 for Atari), so no conversion happens on the way.
+    which costs less than filling a preallocated buffer and copying it out. Rewards are float32; observations have
+    the single observation space's dtype (float32 for CartPole, uint8 for Atari), so no conversion happens.
 
     The real return and length of each finished episode (from RecordEpisodeStatistics' `info["episode"]`, which
     make_env puts on every env) are collected until the caller drains them with `pop_episode_stats()`.

@@ -169,7 +169,8 @@ class PrioritizedSampler:
         capacity: the storage's capacity.
         priority_exponent: alpha; 0 gives uniform replay. Ape-X uses 0.6, R2D2 0.9.
         importance_exponent: beta, a constant or a :class:`LinearSchedule` evaluated at the ``learner_step`` that
-            the caller passes to ``sample``. Ape-X uses a constant 0.4; Schaul et al. anneal 0.4 to 1 (proportional variant).
+            the caller passes to ``sample``. Ape-X uses a constant 0.4; Schaul et al. anneal 0.4 to 1 (proportional
+            variant).
     """
 
     def __init__(self, capacity: int, *, priority_exponent: float = 0.6,
