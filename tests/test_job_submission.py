@@ -150,6 +150,7 @@ print(json.dumps({"job_id": info.job_id, "driver_node": info.driver_info and inf
 """
 
 
+@pytest.mark.timeout(420)  # above the sum of its own limits: head start 120 s, job 180 s, teardown about 60 s
 def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
     # Token auth is on: a client without the token, or with a wrong one, is turned away.
     anon_env = {k: v for k, v in head.env.items() if not k.startswith("RAY_AUTH")}
@@ -175,7 +176,7 @@ def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
         # `ray job status` ends with "Job 'ID' succeeded" / "failed" / "was stopped", else "Status for job ...: RUNNING"
         if any(f"Job '{sid}' {end}" in status for end in ("succeeded", "failed", "was stopped")):
             break
-        time.sleep(3)
+        time.sleep(4)
     logs = head.ray("job", "logs", "--address", head.dashboard, sid).stdout
     assert f"Job '{sid}' succeeded" in status, f"job status:\n{status}\njob logs:\n{logs}\nhead:\n{head.head_log()}"
 
