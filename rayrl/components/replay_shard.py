@@ -60,10 +60,15 @@ class ReplayShard:
         self.buffer = ReplayBuffer(storage, sampler, limiter, seed=seed)
 
     def add(self, batch: Batch) -> bool:
-        """Insert a batch (with an optional ``priority`` field); False if the rate limiter holds inserts back."""
-        if not self.buffer.can_insert(self.buffer.storage.count_items(batch)):
+        """Insert a batch (with an optional ``priority`` field); False if the rate limiter holds inserts back.
+
+        An empty batch is a no-op: a worker's call may close no transition (all cut by time limits).
+        """
+        num_items = self.buffer.storage.count_items(batch)
+        if not self.buffer.can_insert(num_items):
             return False
-        self.buffer.add(batch)
+        if num_items:
+            self.buffer.add(batch)
         return True
 
     def sample(self, batch_size: int, learner_step: int = 0) -> tuple[int, Batch] | None:

@@ -26,6 +26,12 @@ def test_uniform_shard_waits_for_min_size_then_samples_stored_items():
     assert set(batch) == {"obs", "action", "weights", "indices", "keys"}
 
 
+def test_an_empty_batch_is_a_no_op():
+    shard = ReplayShard(0, capacity=10)
+    assert shard.add(transitions(0, 0))
+    assert shard.size() == 0 and shard.sample(1) is None
+
+
 def test_prioritized_shard_samples_by_priority_and_applies_updates():
     shard = ReplayShard(0, capacity=10, priority_exponent=1.0, importance_exponent=1.0)
     shard.add(transitions(0, 2, priority=[1.0, 0.0]))

@@ -87,6 +87,7 @@ class DQNPlan:
             momentum=config.momentum,
             max_grad_norm=config.max_grad_norm,
             num_threads=1,
+            seed=config.seed,
         )
         self.replay = ray.remote(num_cpus=0)(ReplayShard).remote(
             0, config.buffer_size,
