@@ -70,6 +70,7 @@ class Learner:
         self.samples_key = samples_key
         self.version = 0
         self.samples_trained = 0
+        self.extras: dict[str, torch.Tensor] = {}
 
     def update(self, *batches: Batch, return_weights: bool = False):
         """One gradient step on ``batches`` joined along the batch axis; returns scalar metrics.
@@ -89,7 +90,9 @@ class Learner:
         self.optimizer.step()
         self.version += 1
         self.samples_trained += int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
-        out = {k: float(v) for k, v in metrics.items()}
+        # Scalars are metrics; larger tensors (per-sample priorities) are kept for the caller in ``extras``.
+        out = {k: float(v) for k, v in metrics.items() if v.dim() == 0}
+        self.extras = {k: v.detach() for k, v in metrics.items() if v.dim() > 0}
         out.update(loss=float(loss.detach()), grad_norm=float(grad_norm), lr=lr)
         return (out, self.get_weights()) if return_weights else out
 

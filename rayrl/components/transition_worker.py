@@ -70,7 +70,8 @@ class TransitionWorker:
 
     Each ``sample`` call steps the envs ``rollout_length`` times. The last n - 1 steps of a call cannot close their
     windows yet: they are kept and emitted by the next call, so every step starts exactly one transition (bar
-    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer. Needs ``1 <= n_step <= rollout_length``.
+    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer.
+    Needs ``1 <= n_step <= rollout_length``.
 
     Args:
         epsilon: the exploration rate, a constant (Ape-X's per-worker epsilons) or a :class:`LinearSchedule` over
@@ -83,7 +84,7 @@ class TransitionWorker:
                  dueling: bool, n_step: int, gamma: float, epsilon: float | LinearSchedule,
                  env_kwargs: dict[str, Any] | None = None, pull_period_steps: int = 0):
         if not 1 <= n_step <= rollout_length:
-            raise ValueError(f"need 1 <= n_step <= rollout_length, got n_step={n_step}, rollout_length={rollout_length}")
+            raise ValueError(f"need 1 <= n_step <= rollout_length, got {n_step=}, {rollout_length=}")
         torch.set_num_threads(1)  # as RolloutWorker: many small workers must not fight over the cores
         torch.manual_seed(seed)
         self.envs = make_vector_env(env, num_envs, seed=seed, training=True, env_kwargs=env_kwargs)

@@ -23,49 +23,16 @@ import ray
 
 from rayrl.algorithms.dqn.config import DQNConfig
 from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
-from rayrl.components.learner import Learner, learner_gpus
+from rayrl.components.learner import learner_gpus
 from rayrl.components.progress import Progress
+from rayrl.components.q_learner import QLearner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import WorkerSet
-from rayrl.core import Batch, PublishedWeights, Weights
+from rayrl.core import PublishedWeights
 from rayrl.envs import make_env
 from rayrl.models.q_network import QNetwork
 from rayrl.replay import LinearSchedule
-
-
-class QLearner(Learner):
-    """A :class:`Learner` of an :class:`OnlineAndTarget` model that trains on replay samples.
-
-    Each update copies the online network into the target every ``target_update_period`` updates, and returns
-    the new priorities with the ids the replay needs to apply them. Workers get the online network only.
-    """
-
-    def __init__(self, *, target_update_period: int, **kwargs):
-        super().__init__(batch_axis=0, samples_key="reward", **kwargs)
-        self.target_update_period = target_update_period
-        self._loss_with_priorities = self.loss_fn
-        self.loss_fn = self._loss_keeping_priorities
-        self._priorities = None
-
-    def _loss_keeping_priorities(self, model, batch):
-        loss, metrics = self._loss_with_priorities(model, batch)
-        self._priorities = metrics.pop("priorities")
-        return loss, metrics
-
-    def update_from_replay(self, sample: tuple[int, Batch] | None):
-        """``(metrics, weights, (shard_id, indices, keys, priorities))`` for a :class:`ReplayShard` sample."""
-        if sample is None:
-            raise RuntimeError("the replay refused a sample the plan's rate control allowed")
-        shard_id, batch = sample
-        ids = {name: batch.pop(name) for name in ("indices", "keys")}
-        metrics, weights = self.update(batch, return_weights=True)
-        if self.version % self.target_update_period == 0:
-            self.model.sync_target()
-        return metrics, weights, (shard_id, ids["indices"], ids["keys"], self._priorities.cpu().numpy())
-
-    def get_weights(self) -> Weights:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.online.state_dict().items()}
 
 
 class DQNPlan:
