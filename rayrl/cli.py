@@ -15,7 +15,7 @@ from rayrl.errors import RayrlError
 
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train one agent (a one-trial Tune run)")
-    p.add_argument("algo", nargs="?", help="algorithm: impala (taken from the checkpoint with --resume)")
+    p.add_argument("algo", nargs="?", help="algorithm: dqn, impala (taken from the checkpoint with --resume)")
     p.add_argument("--env", help="gymnasium id (CartPole-v1, ALE/Pong-v5) or package.module:ClassName")
     p.add_argument("--config", help="YAML file: a mapping of config keys, or a tune_configs file (config: / stop:)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4")
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rayrl: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
         return 130
+    finally:
+        if "ray" in sys.modules:  # stop the trial's actors before the interpreter exits, not during its teardown
+            sys.modules["ray"].shutdown()
 
 
 def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
@@ -100,22 +103,19 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
                       ("stop_seconds", "time_total_s")):
         if getattr(args, flag) is not None:
             stop[key] = getattr(args, flag)
-    _check_env(config)
+    _check_env(algo, config)
     return algo, config, stop, (str(restore) if restore else None)
 
 
-def _check_env(config) -> None:
+def _check_env(algo, config) -> None:
     """Build the env once here, so a bad id or an unsupported space fails before Ray starts."""
     from rayrl.envs import make_env
-    from rayrl.models.spaces import check_action_space, check_observation_space
 
     env = make_env(config.env, env_kwargs=config.env_kwargs)
     try:
-        check_observation_space(env.observation_space)
-        check_action_space(env.action_space)
+        algo.check_spaces(env.observation_space, env.action_space)
     finally:
         env.close()
-
 
 def train(args, start: float) -> int:
     algo, config, stop, restore = resolve(args)
@@ -157,7 +157,7 @@ def study(args, start: float) -> int:
     from rayrl.tune.study import load_study
 
     spec = load_study(args.study, parse_overrides(args.set))
-    _check_env(spec.config)
+    _check_env(spec.algo, spec.config)
     from ray import tune
 
     from rayrl.tune.runs import run_config, start_ray

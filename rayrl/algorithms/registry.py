@@ -20,11 +20,21 @@ class Algorithm:
     """Overrides for envs with vector observations (classic control)."""
     atari_preset: dict[str, Any]
     """Overrides for Atari (ALE) envs, on top of the paper defaults."""
+    check_action_space: str = "rayrl.models.spaces:check_action_space"
+    """"module:function" raising a one-line error for action spaces the algorithm cannot handle (torch-free)."""
 
     @property
     def plan_cls(self) -> type:
         module, _, cls = self.plan_path.partition(":")
         return getattr(importlib.import_module(module), cls)
+
+    def check_spaces(self, observation_space, action_space) -> None:
+        """One-line errors, before Ray starts, for spaces this algorithm's models cannot handle."""
+        from rayrl.models.spaces import check_observation_space
+
+        check_observation_space(observation_space)
+        module, _, function = self.check_action_space.partition(":")
+        getattr(importlib.import_module(module), function)(action_space)
 
     def preset_for(self, env_id: str) -> dict[str, Any]:
         return dict(self.atari_preset if is_atari(env_id) else self.vector_preset)
@@ -43,7 +53,8 @@ def _impala() -> Algorithm:
 def _dqn() -> Algorithm:
     from rayrl.algorithms.dqn.config import ATARI_PRESET, VECTOR_PRESET, DQNConfig
 
-    return Algorithm("dqn", DQNConfig, "rayrl.algorithms.dqn.plan:DQNPlan", VECTOR_PRESET, ATARI_PRESET)
+    return Algorithm("dqn", DQNConfig, "rayrl.algorithms.dqn.plan:DQNPlan", VECTOR_PRESET, ATARI_PRESET,
+                     check_action_space="rayrl.models.spaces:check_discrete_action_space")
 
 
 _ALGORITHMS = {"dqn": _dqn, "impala": _impala}

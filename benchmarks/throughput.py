@@ -1,8 +1,8 @@
-"""IMPALA throughput: env steps/s sampled and trained, learner updates/s, for an env and a worker count.
+"""Throughput of an algorithm's plan: env steps/s sampled and trained, learner updates/s, for an env and workers.
 
-    python benchmarks/impala_throughput.py --env CartPole-v1 --workers 1 --envs-per-worker 16 --seconds 30
+    python benchmarks/throughput.py --algo impala --env CartPole-v1 --workers 1 --envs-per-worker 16 --seconds 30
 
-Runs rayrl's IMPALA plan on a local Ray (no Tune: this measures the plan) and prints one JSON line.
+Runs rayrl's plan on a local Ray (no Tune: this measures the plan) and prints one JSON line.
 The first ``--warmup`` seconds (actor start-up, first weights) are excluded.
 """
 
@@ -23,10 +23,11 @@ from rayrl.config import build_config, parse_overrides
 
 def main() -> None:
     parser = throughput_parser(__doc__, warmup=10.0)
+    parser.add_argument("--algo", default="impala", help="any algorithm rayrl registers")
     parser.add_argument("--set", nargs="*", default=[], help="further config overrides, key=value")
     args = parser.parse_args()
 
-    algo = registry.get("impala")
+    algo = registry.get(args.algo)
     overrides = {"env": args.env, "num_workers": args.workers, "num_envs_per_worker": args.envs_per_worker,
                  "report_seconds": 1.0, **parse_overrides(args.set)}
     config = build_config(algo.config_cls, algo.preset_for(args.env), overrides)
@@ -44,14 +45,14 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     last = plan.progress.get_state()
     print(json.dumps({
-        "benchmark": "impala_throughput", "env": args.env, "workers": args.workers,
+        "benchmark": "throughput", "algo": algo.name, "env": args.env, "workers": args.workers,
         "envs_per_worker": args.envs_per_worker, "seconds": round(elapsed, 1),
         "env_steps_per_s": round((last["env_steps"] - first["env_steps"]) / elapsed),
         "trained_steps_per_s": round((last["env_steps_trained"] - first["env_steps_trained"]) / elapsed),
         "learner_updates_per_s": round((last["updates"] - first["updates"]) / elapsed, 2),
         "env_steps_per_s_each_report": samples,
-        "episode_return_mean": result["episode_return_mean"], "policy_lag_mean": result["policy_lag_mean"],
-        "rollouts_dropped": result["rollouts_dropped"], "learner_device": plan.device,
+        "episode_return_mean": result["episode_return_mean"], "policy_lag_mean": result.get("policy_lag_mean"),
+        "rollouts_dropped": result.get("rollouts_dropped"), "learner_device": getattr(plan, "device", None),
         "driver_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "overrides": args.set, "cpus": os.cpu_count(), "machine": platform.machine(),
     }))
