@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import Counter
 from typing import Any, Callable
 
@@ -29,6 +30,8 @@ class WorkerSet:
     counts its replacements so a new actor gets fresh seeds. Each sample call returns two objects: the rollout
     (left in the object store for the learner) and its small :class:`EpisodeStats`, which the plan reads.
     """
+
+    GROWTH_CHECK_SECONDS = 2.0
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class WorkerSet:
         self._per_worker: Counter[int] = Counter()
         self.restarts = 0
         self.max_restarts = max(10, 3 * num_workers)
+        self._next_growth_check = 0.0
 
     def _start(self, index: int, **options):
         kwargs = self._worker_kwargs(index, self.incarnations[index])
@@ -80,7 +84,13 @@ class WorkerSet:
         return added
 
     def submit(self, weights: PublishedWeights | None, *, limit: int | None = None) -> None:
-        """Top every worker up to ``depth`` requests in flight (at most ``limit`` new requests in all)."""
+        """Top every worker up to ``depth`` requests in flight (at most ``limit`` new requests in all).
+
+        Every few seconds it also looks for free CPUs to :meth:`grow` into, so every plan is elastic for free.
+        """
+        if self.max_workers > len(self.actors) and time.monotonic() >= self._next_growth_check:
+            self._next_growth_check = time.monotonic() + self.GROWTH_CHECK_SECONDS
+            self.grow()
         budget = float("inf") if limit is None else limit
         for i, actor in self.actors.items():
             while self._per_worker[i] < self.depth and budget > 0:

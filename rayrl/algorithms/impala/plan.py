@@ -87,7 +87,6 @@ class ImpalaPlan:
                 len(self.updates_in_flight) < self.config.max_updates_in_flight
             ):
                 lags += self._submit_update()
-        self.workers.grow()
         metrics = self.progress.report()
         for key in learner_metrics[0] if learner_metrics else ():
             metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
