@@ -9,9 +9,13 @@ Cassirer et al. 2021): ``add`` returns False when the limiter holds inserts back
 it holds samples back, so neither side blocks the shard and the caller decides whether to retry or go elsewhere.
 A sample carries ``indices`` and ``keys``; hand them back to ``update_priorities`` with the new priorities, and
 updates for items overwritten since they were sampled are dropped (the storage's keys tell them apart).
+``update_priorities_from`` takes the learner's ``(shard_id, indices, keys, priorities)`` whole, so a plan can route
+that object ref from learner to shard without reading it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rayrl.core import Batch
 from rayrl.replay import (
@@ -47,6 +51,7 @@ class ReplayShard:
                  samples_per_insert: float | None = None, error_buffer: float = 0.0,
                  frame_stack: int | None = None, seed: int = 0):
         self.shard_id = shard_id
+        self.priority_updates = 0  # items whose new priority arrived, stale ones included
         storage = RingStorage(capacity) if frame_stack is None else FrameStackStorage(capacity, stack=frame_stack)
         if priority_exponent is None:
             sampler = uniform_sampler(capacity)
@@ -79,9 +84,17 @@ class ReplayShard:
     def update_priorities(self, indices, keys, priorities) -> None:
         """New priorities for sampled items; those overwritten since they were sampled are left alone."""
         self.buffer.update_priorities(indices, keys, priorities)
+        self.priority_updates += len(indices)
+
+    def update_priorities_from(self, learner_output: tuple[int, Any, Any, Any]) -> None:
+        """``update_priorities`` from a learner's ``(shard_id, indices, keys, priorities)`` for a sample of this shard."""
+        shard_id, indices, keys, priorities = learner_output
+        if shard_id != self.shard_id:
+            raise ValueError(f"shard {self.shard_id} got the priorities of a sample from shard {shard_id}")
+        self.update_priorities(indices, keys, priorities)
 
     def size(self) -> int:
         return self.buffer.size
 
     def stats(self) -> dict[str, int]:
-        return {"shard_id": self.shard_id, **self.buffer.stats()}
+        return {"shard_id": self.shard_id, "priority_updates": self.priority_updates, **self.buffer.stats()}

@@ -9,7 +9,8 @@ Value-based methods learn from transitions, not unrolls: DQN (Mnih et al. 2015) 
     discount  [N] float32      gamma^n, or 0 if the episode terminated within the n steps
     next_obs  [N, *obs_shape]  s_{t+n}, the bootstrap observation (any observation when discount is 0)
 
-flattened over (t, b) into N transitions, the format :class:`~rayrl.replay.RingStorage` stores. rayrl's envs reset in
+flattened over (t, b) into N transitions, the format :class:`~rayrl.replay.RingStorage` stores; Ape-X's workers add
+``priority [N]``, the initial priorities they compute themselves (Horgan et al. 2018, sec. 3). rayrl's envs reset in
 the same step and drop the final observation, so a window cut by a time limit (truncated, not terminated) has no
 bootstrap observation: those transitions are dropped (at most n per truncated episode) rather than treated as
 terminal, which would teach the network that time limits end the game.
@@ -17,7 +18,7 @@ terminal, which would teach the network that time limits end the game.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from rayrl.components.rollout_worker import RolloutWorker
 from rayrl.core import Batch, EpisodeStats, PublishedWeights
 from rayrl.envs import make_vector_env
 from rayrl.models.q_network import QNetwork
+from rayrl.ops import double_q_learning_target, td_error, td_priorities
 from rayrl.replay import LinearSchedule
 
 
@@ -74,15 +76,17 @@ class TransitionWorker:
     Needs ``1 <= n_step <= rollout_length``.
 
     Args:
-        epsilon: the exploration rate, a constant (Ape-X's per-worker epsilons) or a :class:`LinearSchedule` over
-            this worker's env steps (DQN's annealing from 1 to 0.1).
+        epsilon: the exploration rate: a constant, one constant per env (Ape-X's per-actor epsilons), or a
+            :class:`LinearSchedule` over this worker's env steps (DQN's annealing from 1 to 0.1).
+        initial_priorities: add each transition's ``priority`` from this worker's own network (Ape-X).
         Others as :class:`~rayrl.components.rollout_worker.RolloutWorker`; ``dueling`` as
         :class:`~rayrl.models.q_network.QNetwork`.
     """
 
     def __init__(self, *, env: str, num_envs: int, rollout_length: int, seed: int, hidden_sizes: tuple[int, ...],
-                 dueling: bool, n_step: int, gamma: float, epsilon: float | LinearSchedule,
-                 env_kwargs: dict[str, Any] | None = None, pull_period_steps: int = 0):
+                 dueling: bool, n_step: int, gamma: float, epsilon: float | Sequence[float] | LinearSchedule,
+                 env_kwargs: dict[str, Any] | None = None, pull_period_steps: int = 0,
+                 initial_priorities: bool = False):
         if not 1 <= n_step <= rollout_length:
             raise ValueError(f"need 1 <= n_step <= rollout_length, got {n_step=}, {rollout_length=}")
         torch.set_num_threads(1)  # as RolloutWorker: many small workers must not fight over the cores
@@ -91,7 +95,14 @@ class TransitionWorker:
         self.model = QNetwork(self.envs.single_observation_space, self.envs.single_action_space, hidden_sizes,
                               dueling)
         self.model.eval()
-        self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(epsilon, epsilon, 1)
+        if isinstance(epsilon, LinearSchedule) or np.ndim(epsilon) == 0:
+            self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(epsilon, epsilon, 1)
+        else:
+            per_env = np.asarray(epsilon, np.float64)
+            if per_env.shape != (num_envs,):
+                raise ValueError(f"need one epsilon per env ({num_envs}), got {len(per_env)}")
+            self.epsilon = lambda step: per_env
+        self.initial_priorities = initial_priorities
         self.rollout_length = rollout_length
         self.n_step = n_step
         self.gamma = gamma
@@ -109,7 +120,7 @@ class TransitionWorker:
     # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
     _maybe_pull = RolloutWorker._maybe_pull
 
-    def current_epsilon(self) -> float:
+    def current_epsilon(self) -> float | np.ndarray:
         return self.epsilon(self.env_steps)
 
     def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
@@ -135,7 +146,23 @@ class TransitionWorker:
         for name in ("action", "reward", "terminated", "truncated"):
             chunk[name] = np.concatenate([self._pending[name], chunk[name]])
         transitions = n_step_transitions(**chunk, n=self.n_step, gamma=self.gamma)
+        if self.initial_priorities:
+            transitions["priority"] = self._priorities(transitions)
         keep = self.n_step - 1  # the last steps (and the observation after them) wait for the next call
         self._pending = {name: value[len(value) - keep - (name == "obs"):] for name, value in chunk.items()}
         returns, lengths = self.envs.pop_episode_stats()
         return transitions, EpisodeStats(returns, lengths, T * B, self.policy_version)
+
+    def _priorities(self, transitions: Batch) -> np.ndarray:
+        """``|n-step double-Q TD error| + eps`` from this worker's network (Horgan et al. 2018, sec. 3).
+
+        Ape-X's actors hold no target network, so the same (online) weights select and evaluate the bootstrap
+        action, which makes the double-Q target a max.
+        """
+        t = {name: torch.from_numpy(value) for name, value in transitions.items()}
+        with torch.inference_mode():
+            q_t = self.model(t["next_obs"])
+            target = double_q_learning_target(r_t=t["reward"], discount_t=t["discount"], q_t_value=q_t,
+                                              q_t_selector=q_t)
+            td = td_error(q_tm1=self.model(t["obs"]), a_tm1=t["action"], target=target)
+        return td_priorities(td_errors=td).numpy()

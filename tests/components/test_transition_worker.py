@@ -111,6 +111,32 @@ def test_epsilon_schedule_and_greedy_actions_follow_pulled_weights():
     assert np.all(transitions["action"][-6:] == 7)  # the steps taken after the pull
 
 
+def zero_weights(worker) -> PublishedWeights:
+    """Weights under which every action has Q = 0, so the greedy action is always 0."""
+    model = QNetwork(worker.envs.single_observation_space, worker.envs.single_action_space, (8,), dueling=False)
+    return PublishedWeights(1, [{k: np.zeros(v.shape, np.float32) for k, v in model.state_dict().items()}])
+
+
+def test_one_epsilon_per_env():
+    worker = make_worker(epsilon=(0.0, 1.0), rollout_length=50)
+    actions = worker.sample(zero_weights(worker))[0]["action"].reshape(-1, 2)  # time-major over (t, env)
+    assert np.all(actions[:, 0] == 0) and np.any(actions[:, 1] != 0)
+    with pytest.raises(ValueError, match="one epsilon per env"):
+        make_worker(epsilon=(0.1, 0.2, 0.3))
+
+
+def test_initial_priorities_are_the_worker_s_own_n_step_td_errors():
+    """No target network on the worker: its own weights select and evaluate the bootstrap action (a max)."""
+    worker = make_worker(initial_priorities=True)
+    t = worker.sample()[0]
+    with torch.no_grad():
+        q_tm1 = worker.model(torch.from_numpy(t["obs"])).numpy()
+        q_t = worker.model(torch.from_numpy(t["next_obs"])).numpy()
+    td = t["reward"] + t["discount"] * q_t.max(1) - q_tm1[np.arange(len(q_tm1)), t["action"]]
+    np.testing.assert_allclose(t["priority"], np.abs(td) + 1e-6, rtol=1e-5, atol=1e-6)
+    assert "priority" not in make_worker().sample()[0]
+
+
 def test_n_step_longer_than_the_rollout_is_an_error():
     with pytest.raises(ValueError, match="n_step"):
         make_worker(n_step=6)
