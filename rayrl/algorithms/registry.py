@@ -57,7 +57,14 @@ def _dqn() -> Algorithm:
                      check_action_space="rayrl.models.spaces:check_discrete_action_space")
 
 
-_ALGORITHMS = {"dqn": _dqn, "impala": _impala}
+def _apex() -> Algorithm:
+    from rayrl.algorithms.apex.config import ATARI_PRESET, VECTOR_PRESET, ApexConfig
+
+    return Algorithm("apex", ApexConfig, "rayrl.algorithms.apex.plan:ApexPlan", VECTOR_PRESET, ATARI_PRESET,
+                     check_action_space="rayrl.models.spaces:check_discrete_action_space")
+
+
+_ALGORITHMS = {"apex": _apex, "dqn": _dqn, "impala": _impala}
 
 
 def names() -> list[str]:

@@ -1,0 +1,114 @@
+"""Ape-X's config: the paper's Atari settings (Horgan et al. 2018, sec. 4 and appendix) as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rayrl.config import CommonConfig, check
+
+
+def actor_epsilons(num_actors: int, *, base: float = 0.4, alpha: float = 7.0) -> list[float]:
+    """``eps_i = base^(1 + alpha i / (N - 1))`` for actors i = 0..N-1 (Horgan et al. 2018, sec. 4.1); ``base`` for
+    N = 1. A spread from much exploration to almost none, instead of one annealed rate."""
+    if num_actors == 1:
+        return [base]
+    return [base ** (1 + alpha * i / (num_actors - 1)) for i in range(num_actors)]
+
+
+@dataclass(frozen=True)
+class ApexConfig(CommonConfig):
+    rollout_length: int = 50
+    """Env steps per worker sample call and env: the paper's actors push their local buffer every 50 steps."""
+    gamma: float = 0.99
+    """Discount."""
+    n_step: int = 3
+    """Steps per transition (the paper: 3)."""
+    double_q: bool = True
+    """Double Q-learning targets (van Hasselt et al. 2016), as the paper; False for plain max targets."""
+    dueling: bool = True
+    """A dueling head (Wang et al. 2016), as the paper."""
+    buffer_size: int = 2_000_000
+    """Replay capacity in transitions, split evenly over the shards."""
+    num_replay_shards: int = 4
+    """Replay shard actors (no CPU reserved each); workers' pushes go round-robin over them."""
+    learning_starts: int = 50_000
+    """Transitions stored (over all shards) before the learner starts sampling."""
+    batch_size: int = 512
+    """Transitions per learner update."""
+    target_update_period: int = 2500
+    """Learner updates between copies of the online network into the target network."""
+    priority_exponent: float = 0.6
+    """alpha of proportional prioritized replay."""
+    importance_exponent: float = 0.4
+    """beta of prioritized replay, constant as in the paper."""
+    epsilon_base: float = 0.4
+    """Actor i of N explores with epsilon_base^(1 + epsilon_alpha i / (N - 1)); one actor is one env stream."""
+    epsilon_alpha: float = 7.0
+    """The exponent's spread in that formula (the paper: 7)."""
+    pull_period_steps: int = 400
+    """Env steps (per worker) between pulls of the learner's newest weights (the paper: 400)."""
+    optimizer: str = "rmsprop"
+    """rmsprop (the paper's, though centred there) or adam."""
+    lr: float = 0.00025 / 4
+    """Learning rate (constant)."""
+    optimizer_eps: float = 1.5e-7
+    """RMSProp's or Adam's epsilon."""
+    rmsprop_decay: float = 0.95
+    """RMSProp's moving-average decay."""
+    momentum: float = 0.0
+    """RMSProp momentum (the paper: none)."""
+    max_grad_norm: float = 40.0
+    """Global gradient-norm clip (the paper: 40)."""
+    samples_in_flight_per_shard: int = 2
+    """Sample requests kept outstanding on each shard, so a batch is ready whenever the learner is."""
+    max_updates_in_flight: int = 2
+    """Learner updates queued at once: the next batch is on the learner's side while one trains."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
+        check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
+        check(1 <= self.n_step <= self.rollout_length, "n_step", self.n_step, "use 1 to rollout_length steps")
+        check(self.num_replay_shards >= 1, "num_replay_shards", self.num_replay_shards, "use 1 or more")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "use 1 or more transitions")
+        check(self.buffer_size >= self.batch_size * self.num_replay_shards, "buffer_size", self.buffer_size,
+              "hold at least one batch per shard")
+        check(self.learning_starts >= 1, "learning_starts", self.learning_starts, "use 1 or more transitions")
+        check(self.target_update_period >= 1, "target_update_period", self.target_update_period, "use 1 or more")
+        check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
+        check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
+        check(0.0 <= self.epsilon_base <= 1.0, "epsilon_base", self.epsilon_base, "use a rate in [0, 1]")
+        check(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "use 0 or more")
+        check(self.pull_period_steps >= 0, "pull_period_steps", self.pull_period_steps, "use 0 or more steps")
+        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
+        check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6.25e-5")
+        check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
+        check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
+        check(self.samples_in_flight_per_shard >= 1, "samples_in_flight_per_shard",
+              self.samples_in_flight_per_shard, "use 1 or more")
+        check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")
+
+
+# Classic control: one worker of 8 env streams (it fits 2 CPUs beside the learner), a small replay that starts
+# early, Adam, and a lower epsilon base so the window of training returns is not dominated by the most exploring
+# stream.
+VECTOR_PRESET = dict(
+    hidden_sizes=(64, 64),
+    num_workers=1,
+    num_envs_per_worker=8,
+    rollout_length=8,
+    num_replay_shards=2,
+    buffer_size=50_000,
+    learning_starts=1_000,
+    batch_size=64,
+    target_update_period=250,
+    epsilon_base=0.1,
+    pull_period_steps=64,
+    optimizer="adam",
+    lr=5e-4,
+    optimizer_eps=1e-8,
+    max_grad_norm=10.0,
+)
+
+# Atari: the paper's settings (the dataclass defaults).
+ATARI_PRESET: dict = {}

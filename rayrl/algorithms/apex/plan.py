@@ -1,0 +1,173 @@
+"""Ape-X's execution plan (Horgan et al. 2018, "Distributed Prioritized Experience Replay").
+
+    TransitionWorker 1..N     epsilon_i per env stream; own copy of the Q-network, no target network
+      |  n-step transitions + initial priorities, as refs: worker -> shard.add, never read by this process
+      v
+    ReplayShard 1..S          prioritized (alpha, beta); inserts round-robin over the shards; no CPU reserved
+      |  sample(batch_size): samples_in_flight_per_shard requests outstanding on every shard
+      v  the first ready one goes, as a ref, to the learner
+    QLearner (GPU if any)     double-Q n-step loss, online + target network
+      |  (shard_id, indices, keys, priorities) ref -> update_priorities_from on the shard the batch came from
+      +-> PublishedWeights(version, one ref), pulled by each worker every pull_period_steps env steps
+
+Unlike DQN's plan, nothing holds actors and learner to a replay ratio: as in the paper, each side runs as fast as
+it can and the replay's capacity bounds memory. A shard is sampled only once it holds its share of
+``learning_starts`` (asked with a ``size`` call after an insert), so no sample the learner gets is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import ray
+
+from rayrl.algorithms.apex.config import ApexConfig, actor_epsilons
+from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
+from rayrl.components.progress import Progress
+from rayrl.components.q_learner import start_q_learner
+from rayrl.components.replay_shard import ReplayShard
+from rayrl.components.transition_worker import TransitionWorker
+from rayrl.components.worker_set import WorkerSet
+from rayrl.core import PublishedWeights
+from rayrl.envs import make_env
+from rayrl.models.q_network import QNetwork
+
+
+class ApexPlan:
+    def __init__(self, config: ApexConfig):
+        c = self.config = config
+        probe = make_env(c.env, env_kwargs=c.env_kwargs)
+        q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, c.hidden_sizes,
+                                         c.dueling)
+        q_network_fn()  # fail here, in one line, on spaces the model cannot handle
+        probe.close()
+        self.learner = start_q_learner(c, model_fn=lambda: OnlineAndTarget(q_network_fn()),
+                                       loss_fn=functools.partial(dqn_loss, config=c))
+        S = c.num_replay_shards
+        self.shards = [
+            ray.remote(num_cpus=0)(ReplayShard).remote(
+                s, c.buffer_size // S, priority_exponent=c.priority_exponent,
+                importance_exponent=c.importance_exponent, min_size_to_sample=max(1, c.learning_starts // S),
+                seed=c.seed + s)
+            for s in range(S)
+        ]
+        self.epsilons = actor_epsilons(max(c.num_workers, c.max_workers) * c.num_envs_per_worker,
+                                       base=c.epsilon_base, alpha=c.epsilon_alpha)
+        self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
+                                 worker_cls=TransitionWorker)
+        self.progress = Progress()
+        self._insert_order = itertools.cycle(range(S))
+        self._open: set[int] = set()  # shards holding their share of learning_starts
+        self._size_probes: dict[ray.ObjectRef, int] = {}
+        self._samples: dict[ray.ObjectRef, int] = {}  # sample ref -> its shard
+        self._samples_per_shard: Counter[int] = Counter()
+        self._updates: dict[ray.ObjectRef, tuple[ray.ObjectRef, ray.ObjectRef, int]] = {}
+        self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
+        self.device = ray.get(self.learner.device_name.remote())
+
+    def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
+        c = self.config
+        B = c.num_envs_per_worker
+        # Each env stream is one of the paper's actors; indices of elastic workers past the last one wrap around.
+        first = index * B % len(self.epsilons)
+        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=B, rollout_length=c.rollout_length,
+                    hidden_sizes=c.hidden_sizes, dueling=c.dueling, n_step=c.n_step, gamma=c.gamma,
+                    epsilon=tuple(self.epsilons[first:first + B]), pull_period_steps=c.pull_period_steps,
+                    initial_priorities=True, seed=c.seed + 1000 * index + 100_000 * incarnation)
+
+    def train_step(self) -> dict[str, float]:
+        """Drive workers, shards and learner for ``report_seconds`` (or until the first update); return metrics."""
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
+        learner_metrics: list[dict[str, float]] = []
+        lags: list[int] = []
+        while time.perf_counter() < deadline or not learner_metrics:
+            self.workers.submit(self.weights)
+            self._request_samples()
+            waiting = self.workers.pending() + list(self._updates) + list(self._size_probes)
+            if len(self._updates) < self.config.max_updates_in_flight:
+                waiting += list(self._samples)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
+            for ref in ready:
+                if self.workers.owns(ref):
+                    self._insert(self.workers.collect(ref), lags)
+                elif ref in self._size_probes:
+                    self._open_if_full(ref)
+                elif ref in self._samples:
+                    self._submit_update(ref)
+                else:
+                    learner_metrics.append(self._finish_update(ref))
+        metrics = self.progress.report()
+        for key in learner_metrics[0]:
+            metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
+        metrics.update(
+            policy_lag_mean=float(np.mean(lags)) if lags else math.nan,
+            policy_lag_max=float(max(lags)) if lags else math.nan,
+            worker_restarts=self.workers.restarts,
+            num_workers=len(self.workers.actors),
+            replay_size=sum(ray.get([shard.size.remote() for shard in self.shards])),
+        )
+        return metrics
+
+    def _insert(self, collected, lags: list[int]) -> None:
+        if collected is None:  # its worker died and was replaced
+            return
+        transitions_ref, stats = collected
+        self.progress.add_episodes(stats)
+        lags.append(self.progress.updates - stats.policy_version)
+        shard = next(self._insert_order)
+        self.shards[shard].add.remote(transitions_ref)
+        if shard not in self._open and shard not in self._size_probes.values():
+            # Queued after the add on the same actor, so the size it reports includes these transitions.
+            self._size_probes[self.shards[shard].size.remote()] = shard
+
+    def _open_if_full(self, probe: ray.ObjectRef) -> None:
+        shard = self._size_probes.pop(probe)
+        if ray.get(probe) >= max(1, self.config.learning_starts // self.config.num_replay_shards):
+            self._open.add(shard)
+
+    def _request_samples(self) -> None:
+        for shard in self._open:
+            while self._samples_per_shard[shard] < self.config.samples_in_flight_per_shard:
+                ref = self.shards[shard].sample.remote(self.config.batch_size, self.progress.updates)
+                self._samples[ref] = shard
+                self._samples_per_shard[shard] += 1
+
+    def _submit_update(self, sample_ref: ray.ObjectRef) -> None:
+        """The learner gets the ready batch by ref: it goes from shard to learner, not through this process."""
+        shard = self._samples.pop(sample_ref)
+        self._samples_per_shard[shard] -= 1
+        metrics_ref, weights_ref, priorities_ref = self.learner.update_from_replay.options(num_returns=3).remote(
+            sample_ref)
+        self._updates[metrics_ref] = (weights_ref, priorities_ref, shard)
+
+    def _finish_update(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
+        weights_ref, priorities_ref, shard = self._updates.pop(metrics_ref)
+        metrics = ray.get(metrics_ref)
+        # Sent only now that the priorities exist: a shard's calls run in order, so one waiting on an argument
+        # would hold back that shard's adds and samples.
+        self.shards[shard].update_priorities_from.remote(priorities_ref)
+        self.progress.updates += 1
+        self.progress.env_steps_trained += self.config.batch_size
+        self.weights = PublishedWeights(self.progress.updates, [weights_ref])
+        return metrics
+
+    def get_state(self) -> dict[str, Any]:
+        """Learner (online, target, optimizer) and counters; the replay is not saved, it refills after a restore."""
+        return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        ray.get(self.learner.set_state.remote(state["learner"]))
+        self.progress.set_state(state["progress"])
+        self.weights = PublishedWeights(self.progress.updates, [self.learner.get_weights.remote()])
+
+    def stop(self) -> None:
+        self.workers.stop()
+        for shard in self.shards:
+            ray.kill(shard)
+        ray.kill(self.learner)

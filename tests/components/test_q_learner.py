@@ -1,0 +1,46 @@
+"""The QLearner actor that start_q_learner makes from a DQN-family config: its settings and a replay update."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from rayrl.components.q_learner import start_q_learner
+
+
+class TinyOnlineAndTarget(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.online = torch.nn.Linear(2, 3)
+        self.target = torch.nn.Linear(2, 3)
+
+    def sync_target(self):
+        self.target.load_state_dict(self.online.state_dict())
+
+
+def q_loss(model, batch):
+    q = model.online(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
+    td = batch["reward"] - q
+    return (td**2).mean(), {"priorities": td.detach().abs()}
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_start_q_learner_takes_the_config_s_settings_and_returns_priorities_for_the_sample_s_shard():
+    import ray
+
+    config = SimpleNamespace(learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.5, optimizer_eps=1e-8,
+                             rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
+    learner = start_q_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss)
+    try:
+        batch = {"obs": np.ones((4, 2), np.float32), "action": np.array([0, 1, 2, 0]),
+                 "reward": np.zeros(4, np.float32), "indices": np.arange(4), "keys": np.arange(10, 14)}
+        for _ in range(2):
+            metrics, _, (shard_id, indices, keys, priorities) = ray.get(
+                learner.update_from_replay.options(num_returns=3).remote((5, dict(batch))))
+        assert shard_id == 5 and list(indices) == [0, 1, 2, 3] and list(keys) == [10, 11, 12, 13]
+        assert priorities.shape == (4,) and metrics["lr"] == 0.5
+        model = ray.get(learner.get_state.remote())["model"]
+        assert torch.equal(model["online.weight"], model["target.weight"])  # synced after update 2
+    finally:
+        ray.kill(learner)
