@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,9 @@ from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
 from rayrl.checkpoint import load_state, save_state
 from rayrl.config import build_config
 from rayrl.errors import RayrlError
+from rayrl.tune.study import load_study
+
+TUNE_CONFIGS = Path(__file__).parents[2] / "tune_configs" / "dqn"
 
 
 def make_plan(env: str = "CartPole-v1", **overrides):
@@ -77,6 +81,22 @@ def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_
 def test_continuous_actions_are_a_one_line_error(ray_session):
     with pytest.raises(RayrlError, match="Discrete action space"):
         make_plan("Pendulum-v1")
+
+
+def test_cartpole_tune_config_is_the_preset_written_out():
+    """``rayrl train --config tune_configs/dqn/cartpole.yaml`` runs what ``rayrl train dqn`` runs."""
+    algo = registry.get("dqn")
+    assert load_study(str(TUNE_CONFIGS / "cartpole.yaml"), {}).config == build_config(
+        algo.config_cls, algo.preset_for("CartPole-v1"), {"env": "CartPole-v1"})
+
+
+def test_pong_tune_config_keeps_the_paper_s_settings_but_a_replay_that_fits_24_gib():
+    config = load_study(str(TUNE_CONFIGS / "pong.yaml"), {}).config
+    paper = DQNConfig()
+    assert all(getattr(config, k) == getattr(paper, k) for k in (
+        "batch_size", "lr", "learning_starts", "target_update_period", "samples_per_insert", "epsilon_end",
+        "epsilon_timesteps", "optimizer", "gamma", "n_step", "double_q", "dueling", "prioritized_replay"))
+    assert config.buffer_size * 2 * 4 * 84 * 84 < 16 * 2**30  # obs and next_obs stored whole, room to spare
 
 
 @pytest.mark.parametrize("overrides", [{"n_step": 5, "rollout_length": 4}, {"epsilon_end": 1.5},

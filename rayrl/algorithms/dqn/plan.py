@@ -9,7 +9,10 @@
 
 The plan holds actors and learner to ``samples_per_insert`` (replayed transitions per env step): an update is sent
 only when the env steps collected allow it, and workers get new sample requests only while they are less than
-one round of calls ahead of the learner. The replay shard reserves no CPU: its numpy work per call is small.
+one round of calls ahead of the learner. The learner is kept busy: up to ``max_updates_in_flight`` updates are
+queued on it, each sent with its own replay sample request, so Ray fetches the next batch while one trains and the
+next update starts as soon as one ends, without a round trip through this process. The replay shard reserves no
+CPU: its numpy work per call is small.
 """
 
 from __future__ import annotations
@@ -128,10 +131,11 @@ class DQNPlan:
 
     def _finish_update(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
         weights_ref, priorities_ref = self.updates_in_flight.pop(metrics_ref)
-        metrics = ray.get(metrics_ref)
         if self.config.prioritized_replay:
-            _, indices, keys, priorities = ray.get(priorities_ref)
+            metrics, (_, indices, keys, priorities) = ray.get([metrics_ref, priorities_ref])  # one round trip
             self.replay.update_priorities.remote(indices, keys, priorities)
+        else:
+            metrics = ray.get(metrics_ref)
         self.updates_here += 1
         self.progress.updates += 1
         self.progress.env_steps_trained += self.config.batch_size
