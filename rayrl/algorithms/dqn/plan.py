@@ -26,9 +26,8 @@ import ray
 
 from rayrl.algorithms.dqn.config import DQNConfig
 from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
-from rayrl.components.learner import learner_gpus
 from rayrl.components.progress import Progress
-from rayrl.components.q_learner import QLearner
+from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import WorkerSet
@@ -46,19 +45,8 @@ class DQNPlan:
                                          config.hidden_sizes, config.dueling)
         q_network_fn()  # fail here, in one line, on spaces the model cannot handle
         probe.close()
-        self.learner = ray.remote(num_cpus=1, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(
-            model_fn=lambda: OnlineAndTarget(q_network_fn()),
-            loss_fn=functools.partial(dqn_loss, config=config),
-            target_update_period=config.target_update_period,
-            optimizer=config.optimizer,
-            lr=config.lr,
-            optimizer_eps=config.optimizer_eps,
-            rmsprop_decay=config.rmsprop_decay,
-            momentum=config.momentum,
-            max_grad_norm=config.max_grad_norm,
-            num_threads=1,
-            seed=config.seed,
-        )
+        self.learner = start_q_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
+                                       loss_fn=functools.partial(dqn_loss, config=config))
         self.replay = ray.remote(num_cpus=0)(ReplayShard).remote(
             0, config.buffer_size,
             priority_exponent=config.priority_exponent if config.prioritized_replay else None,
