@@ -52,7 +52,8 @@ class DQNPlan:
             priority_exponent=config.priority_exponent if config.prioritized_replay else None,
             importance_exponent=config.importance_exponent, seed=config.seed,
         )
-        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, worker_cls=TransitionWorker, depth=1)
+        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
+                                 worker_cls=TransitionWorker, depth=1)
         self.steps_per_call = config.rollout_length * config.num_envs_per_worker
         self.progress = Progress()
         self.env_steps_here = 0  # since this plan started: the replay starts empty, even after a restore
