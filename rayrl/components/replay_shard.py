@@ -87,7 +87,7 @@ class ReplayShard:
         self.priority_updates += len(indices)
 
     def update_priorities_from(self, learner_output: tuple[int, Any, Any, Any]) -> None:
-        """``update_priorities`` from a learner's ``(shard_id, indices, keys, priorities)`` for a sample of this shard."""
+        """``update_priorities`` from a learner's ``(shard_id, indices, keys, priorities)`` for this shard's sample."""
         shard_id, indices, keys, priorities = learner_output
         if shard_id != self.shard_id:
             raise ValueError(f"shard {self.shard_id} got the priorities of a sample from shard {shard_id}")
