@@ -39,6 +39,18 @@ class CommonConfig:
     """MLP encoder sizes for vector observations (images use the Nature CNN)."""
     report_seconds: float = 2.0
     """Wall time per reported training iteration (one progress line, one TensorBoard point)."""
+    optimizer: str = "rmsprop"
+    """rmsprop (the DQN, A3C and IMPALA papers; torch's, epsilon outside the square root) or adam."""
+    lr: float = 6e-4
+    """Learning rate."""
+    optimizer_eps: float = 0.01
+    """RMSProp's or Adam's epsilon."""
+    rmsprop_decay: float = 0.99
+    """RMSProp's moving-average decay."""
+    momentum: float = 0.0
+    """RMSProp momentum."""
+    max_grad_norm: float = 40.0
+    """Global gradient-norm clip."""
 
     def __post_init__(self):
         check(self.num_workers >= 1, "num_workers", self.num_workers, "use 1 or more")
@@ -47,6 +59,10 @@ class CommonConfig:
         check(self.num_envs_per_worker >= 1, "num_envs_per_worker", self.num_envs_per_worker, "use 1 or more")
         check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
         check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
+        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
+        check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6e-4")
+        check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
+        check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -47,18 +47,13 @@ class ApexConfig(CommonConfig):
     """The exponent's spread in that formula (the paper: 7)."""
     pull_period_steps: int = 400
     """Env steps (per worker) between pulls of the learner's newest weights (the paper: 400)."""
-    optimizer: str = "rmsprop"
-    """rmsprop (the paper's, though centred there) or adam."""
     lr: float = 0.00025 / 4
     """Learning rate (constant)."""
     optimizer_eps: float = 1.5e-7
     """RMSProp's or Adam's epsilon."""
     rmsprop_decay: float = 0.95
     """RMSProp's moving-average decay."""
-    momentum: float = 0.0
-    """RMSProp momentum (the paper: none)."""
-    max_grad_norm: float = 40.0
-    """Global gradient-norm clip (the paper: 40)."""
+    # optimizer (rmsprop: the paper's, though centred there), momentum 0 and max_grad_norm 40 as CommonConfig.
     samples_in_flight_per_shard: int = 2
     """Sample requests kept outstanding on each shard, so a batch is ready whenever the learner is."""
     max_updates_in_flight: int = 2
@@ -80,10 +75,6 @@ class ApexConfig(CommonConfig):
         check(0.0 <= self.epsilon_base <= 1.0, "epsilon_base", self.epsilon_base, "use a rate in [0, 1]")
         check(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "use 0 or more")
         check(self.pull_period_steps >= 0, "pull_period_steps", self.pull_period_steps, "use 0 or more steps")
-        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
-        check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6.25e-5")
-        check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
-        check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
         check(self.samples_in_flight_per_shard >= 1, "samples_in_flight_per_shard",
               self.samples_in_flight_per_shard, "use 1 or more")
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")

@@ -76,10 +76,6 @@ class DQNConfig(CommonConfig):
         for key in ("epsilon_start", "epsilon_end"):
             check(0.0 <= getattr(self, key) <= 1.0, key, getattr(self, key), "use a rate in [0, 1]")
         check(self.epsilon_timesteps >= 1, "epsilon_timesteps", self.epsilon_timesteps, "use 1 or more")
-        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
-        check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 2.5e-4")
-        check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
-        check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")
 
 

@@ -27,20 +27,9 @@ class ImpalaConfig(CommonConfig):
     """Truncation of the importance weights in the policy-gradient advantage."""
     clip_c_threshold: float = 1.0
     """c-bar: truncation of the trace-cutting coefficients."""
-    optimizer: str = "rmsprop"
-    """rmsprop (paper) or adam."""
-    lr: float = 6e-4
-    """Learning rate, annealed linearly to 0 over lr_anneal_timesteps."""
+    # The optimizer keys (CommonConfig) default to the paper's: RMSProp, lr 6e-4, eps 0.01, decay 0.99, clip 40.
     lr_anneal_timesteps: int = 50_000_000
-    """Env steps over which lr decays to 0 (the paper: 200M frames = 50M steps); 0 keeps it constant."""
-    optimizer_eps: float = 0.01
-    """RMSProp epsilon (or Adam's)."""
-    rmsprop_decay: float = 0.99
-    """RMSProp's moving-average decay."""
-    momentum: float = 0.0
-    """RMSProp momentum."""
-    max_grad_norm: float = 40.0
-    """Global gradient-norm clip."""
+    """Env steps over which lr decays linearly to 0 (the paper: 200M frames = 50M steps); 0 keeps it constant."""
     max_updates_in_flight: int = 2
     """Learner batches queued at once: one training while the next is already on its way."""
 
@@ -49,11 +38,7 @@ class ImpalaConfig(CommonConfig):
         check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
         check(self.batch_size >= 1, "batch_size", self.batch_size, "use 1 or more trajectories")
         check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
-        check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6e-4")
         check(self.lr_anneal_timesteps >= 0, "lr_anneal_timesteps", self.lr_anneal_timesteps, "use 0 or more")
-        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
-        check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
-        check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
         check(self.reward_scale > 0, "reward_scale", self.reward_scale, "use a positive factor")
         check(self.baseline_cost >= 0, "baseline_cost", self.baseline_cost, "use 0 or more")
         check(self.entropy_cost >= 0, "entropy_cost", self.entropy_cost, "use 0 or more")
