@@ -26,6 +26,7 @@ import ray
 
 from rayrl.algorithms.dqn.config import DQNConfig
 from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
+from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
 from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
@@ -37,7 +38,7 @@ from rayrl.models.q_network import QNetwork
 from rayrl.replay import LinearSchedule
 
 
-class DQNPlan:
+class DQNPlan(LearnerPlanState):
     def __init__(self, config: DQNConfig):
         self.config = config
         probe = make_env(config.env, env_kwargs=config.env_kwargs)
@@ -130,15 +131,6 @@ class DQNPlan:
         self.progress.env_steps_trained += self.config.batch_size
         self.weights = PublishedWeights(self.progress.updates, [weights_ref])
         return metrics
-
-    def get_state(self) -> dict[str, Any]:
-        """Learner (online, target, optimizer) and counters; the replay is not saved, it refills after a restore."""
-        return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        ray.get(self.learner.set_state.remote(state["learner"]))
-        self.progress.set_state(state["progress"])
-        self.weights = PublishedWeights(self.progress.updates, [self.learner.get_weights.remote()])
 
     def stop(self) -> None:
         self.workers.stop()

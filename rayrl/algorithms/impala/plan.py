@@ -25,6 +25,7 @@ import ray
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.algorithms.impala.loss import impala_loss
 from rayrl.components.learner import Learner, learner_gpus
+from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
 from rayrl.components.worker_set import WorkerSet
 from rayrl.core import PublishedWeights
@@ -32,7 +33,7 @@ from rayrl.envs import make_env
 from rayrl.models.actor_critic import ActorCritic
 
 
-class ImpalaPlan:
+class ImpalaPlan(LearnerPlanState):
     def __init__(self, config: ImpalaConfig):
         self.config = config
         probe = make_env(config.env, env_kwargs=config.env_kwargs)
@@ -125,14 +126,6 @@ class ImpalaPlan:
         self.progress.env_steps_trained += num_rollouts * self.config.rollout_length * self.config.num_envs_per_worker
         self.weights = PublishedWeights(self.progress.updates, [weights_ref])
         return metrics
-
-    def get_state(self) -> dict[str, Any]:
-        return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        ray.get(self.learner.set_state.remote(state["learner"]))
-        self.progress.set_state(state["progress"])
-        self.weights = PublishedWeights(self.progress.updates, [self.learner.get_weights.remote()])
 
     def stop(self) -> None:
         self.workers.stop()
