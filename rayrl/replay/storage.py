@@ -35,12 +35,14 @@ context C = S - 1 and n-step n::
     reward   [T, B] float32              the discounted n-step reward sum
     discount [T, B] float32              gamma^n, 0 if the episode ended within the n steps
     priority [T, B]                      optional: not stored, handed to the sampler
+    valid    [T, B] bool                 optional (all True if absent): False stores no transition there
 
 The transition at (t, b) has ``obs`` = the stack of S frames ending at position C + t and ``next_obs`` = the stack
 ending at position C + t + n. A stack never reaches back past its episode's first frame: it repeats that frame
 instead, as gymnasium's ``FrameStackObservation`` (padding "reset") does, so stacks are rebuilt exactly as the env
 showed them. The C leading frames are context: the steps before the chunk (any values, with ``first`` set at or
-before position C, for a stream's first chunk).
+before position C, for a stream's first chunk). An invalid transition (say, one whose n-step window a time limit
+cut, so it has no bootstrap observation) gets no slot or key, but its frame is stored: its neighbours' stacks hold it.
 
 Consecutive chunks of a stream overlap: the next one starts T steps later, so its first C + n frames are this
 chunk's last C + n (the worker keeps them for its next chunk). The storage recognises that overlap by content and
@@ -53,7 +55,8 @@ one frame per transition.
 A rollout worker on rayrl's same-step-autoreset envs has all of this in its stacked observations ``obs_t [B, S, H,
 W]``: step t's frame is ``obs_t[:, -1]`` and ``first_t`` is ``terminated | truncated`` of step t - 1 (True after a
 reset). For a stream's first chunk the context can be ``obs_0[:, :-1]`` with ``first`` False, and True at position
-C. ``get`` returns ``obs`` and ``next_obs`` as ``[N, S, H, W]`` stacks beside the per-transition arrays.
+C (:class:`~rayrl.components.transition_worker.TransitionWorker` sends such chunks). ``get`` returns ``obs`` and
+``next_obs`` as ``[N, S, H, W]`` stacks beside the per-transition arrays.
 
 Each transition's slot is the ring position of its ``obs``'s newest frame. Frames link to the frame before them in
 their episode (to rebuild stacks) and to the frame after (to find dependents): when the ring overwrites a frame,
@@ -207,14 +210,14 @@ class FrameStackStorage:
         return sum(array.nbytes for array in arrays)
 
     def count_items(self, batch: Batch) -> int:
-        return int(np.prod(np.shape(batch["reward"])[:2]))
+        valid = batch.get("valid")
+        return int(np.prod(np.shape(batch["reward"])[:2]) if valid is None else np.count_nonzero(valid))
 
     def add(self, batch: Batch) -> Inserted:
-        frames, first, transitions, priorities = self._split(batch)
+        frames, first, transitions = self._split(batch)
         length, num_streams = first.shape
-        steps = self._check(frames, first, transitions)
-        if priorities is not None and np.shape(priorities) != (steps, num_streams):
-            raise ValueError(f"priority: expected shape [T, B] = {(steps, num_streams)}, got {np.shape(priorities)}")
+        steps = self._check(frames, first, transitions, batch)
+        valid = np.broadcast_to(np.asarray(batch.get("valid", True), bool), (steps, num_streams)).reshape(-1)
         context = self.stack - 1
         overlap = length - steps  # C + n
         if self._frames is None:
@@ -238,20 +241,20 @@ class FrameStackStorage:
         self._write_frames(frames, first, positions, is_new)
         self._frames_written += len(new_ids)
 
-        slots = positions[context : context + steps].reshape(-1)
-        keys = frame_ids[context : context + steps].reshape(-1)
+        slots = positions[context : context + steps].reshape(-1)[valid]
+        keys = frame_ids[context : context + steps].reshape(-1)[valid]
         self.size += int(np.count_nonzero(self.keys[slots] < 0))
         self.keys[slots] = keys
-        self._bootstrap_frame[slots] = positions[overlap:].reshape(-1)  # position C + t + n
+        self._bootstrap_frame[slots] = positions[overlap:].reshape(-1)[valid]  # position C + t + n
         for name, value in transitions.items():
-            self._columns[name][slots] = value.reshape(len(slots), *value.shape[2:])
+            self._columns[name][slots] = value.reshape(steps * num_streams, *value.shape[2:])[valid]
         for stream in range(num_streams):
             fingerprint = _fingerprint(frames[-1, stream])
             self._tails.pop(fingerprint, None)  # re-insert at the end: the dict stays ordered oldest first
             self._tails[fingerprint] = _Tail(frame_ids[-overlap:, stream].copy(), first[-overlap:, stream].copy())
         self._forget_overwritten_tails()
-        flat_priorities = None if priorities is None else np.asarray(priorities).reshape(-1)
-        return Inserted(slots, keys, flat_priorities, removed[self.keys[removed] < 0])
+        priorities = None if "priority" not in batch else np.asarray(batch["priority"]).reshape(-1)[valid]
+        return Inserted(slots, keys, priorities, removed[self.keys[removed] < 0])
 
     def get(self, slots: np.ndarray) -> Batch:
         batch = {name: column[slots] for name, column in self._columns.items()}
@@ -259,13 +262,13 @@ class FrameStackStorage:
         batch["next_obs"] = self._frames[self._stack_positions(self._bootstrap_frame[slots])]
         return batch
 
-    def _split(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Batch, np.ndarray | None]:
+    def _split(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Batch]:
         transitions = {name: np.asarray(value) for name, value in batch.items()
-                       if name not in ("frames", "first", "priority")}
-        return np.asarray(batch["frames"]), np.asarray(batch["first"], bool), transitions, batch.get("priority")
+                       if name not in ("frames", "first", "priority", "valid")}
+        return np.asarray(batch["frames"]), np.asarray(batch["first"], bool), transitions
 
-    def _check(self, frames: np.ndarray, first: np.ndarray, transitions: Batch) -> int:
-        """Validate a chunk's shapes; return T."""
+    def _check(self, frames: np.ndarray, first: np.ndarray, transitions: Batch, batch: Batch) -> int:
+        """Validate a chunk's shapes (``batch`` for its optional priority and valid); return T."""
         length, num_streams = first.shape
         if "reward" not in transitions:
             raise ValueError("a chunk needs per-transition arrays [T, B, ...]: action, reward, discount")
@@ -280,6 +283,9 @@ class FrameStackStorage:
         for name, value in transitions.items():
             if value.shape[:2] != (steps, num_streams):
                 raise ValueError(f"{name}: expected [T, B] = {(steps, num_streams)} leading dims, got {value.shape}")
+        for name in ("priority", "valid"):
+            if name in batch and np.shape(batch[name]) != (steps, num_streams):
+                raise ValueError(f"{name}: expected shape [T, B] = {(steps, num_streams)}, got {np.shape(batch[name])}")
         if self._frames is not None and (frames.shape[2:] != self._frames.shape[1:]
                                          or transitions.keys() != self._columns.keys()):
             raise ValueError("chunk frame shape or transition fields differ from the stored ones")

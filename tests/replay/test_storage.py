@@ -161,6 +161,30 @@ def test_a_chunk_that_only_nearly_repeats_a_stored_tail_is_stored_whole(change):
     np.testing.assert_array_equal(steps, [expected])
 
 
+def test_invalid_transitions_get_no_slot_but_their_frames_serve_their_neighbours():
+    """Transitions marked invalid (e.g. a window cut by a time limit) are not stored; every frame still is, once."""
+    rng = np.random.default_rng(0)
+    streams = FakeStreams(3, stack=4, n=3, steps=8, seed=5, max_episode_length=5)
+    storage = FrameStackStorage(10_000, stack=4)
+    expected = set()
+    for _ in range(20):
+        chunk = streams.chunk([0, 1, 2], with_priority=True)
+        chunk["valid"] = rng.random(chunk["reward"].shape) < 0.6
+        assert storage.count_items(chunk) == np.count_nonzero(chunk["valid"])
+        inserted = storage.add(chunk)
+        np.testing.assert_array_equal(inserted.priorities, chunk["priority"][chunk["valid"]])
+        np.testing.assert_array_equal(storage.get(inserted.slots)["action"], chunk["action"][chunk["valid"]])
+        expected |= set(zip(chunk["reward"][chunk["valid"]].astype(int).tolist(),
+                            chunk["action"][chunk["valid"]].tolist()))
+        check_every_stored_transition(storage, streams)
+    stored = storage.get(np.flatnonzero(storage.keys >= 0))
+    assert set(zip(stored["reward"].astype(int).tolist(), stored["action"].tolist())) == expected
+    assert storage.size == len(expected)
+    assert storage.frames_written == 20 * 3 * 8 + 3 * (3 + 3)  # continued streams: each frame once, as before
+    with pytest.raises(ValueError, match="valid"):
+        storage.add({**streams.chunk([0]), "valid": np.ones(3, bool)})
+
+
 def test_atari_frames_cost_about_one_frame_per_transition():
     streams = FakeStreams(4, stack=4, n=3, steps=20, seed=4)
     storage = FrameStackStorage(2_000, stack=4)
