@@ -14,6 +14,13 @@ flattened over (t, b) into N transitions, the format :class:`~rayrl.replay.RingS
 the same step and drop the final observation, so a window cut by a time limit (truncated, not terminated) has no
 bootstrap observation: those transitions are dropped (at most n per truncated episode) rather than treated as
 terminal, which would teach the network that time limits end the game.
+
+Frame chunks: when the env observes frame stacks (:func:`~rayrl.envs.frame_stack_depth`: Atari's ``[4, 84, 84]``
+uint8), a stacked ``obs`` and ``next_obs`` would cost 2S frames per transition where one is new. The worker then
+emits one time-major chunk per call in :class:`~rayrl.replay.FrameStackStorage`'s format instead: ``frames``
+(each observation's newest frame, after C = S - 1 context frames) and ``first`` (where episodes start), with
+``action``, ``reward``, ``discount``, ``valid`` (False where a time limit cut the window) and ``priority`` as
+``[T, B]`` arrays. Consecutive chunks overlap by the C + n frames the storage recognises as a continued stream.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import torch
 
 from rayrl.components.rollout_worker import RolloutWorker
 from rayrl.core import Batch, EpisodeStats, PublishedWeights
-from rayrl.envs import make_vector_env
+from rayrl.envs import frame_stack_depth, make_vector_env
 from rayrl.models.q_network import QNetwork
 from rayrl.ops import double_q_learning_target, td_error, td_priorities
 from rayrl.replay import LinearSchedule
@@ -33,15 +40,16 @@ from rayrl.replay import LinearSchedule
 
 def n_step_transitions(*, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, terminated: np.ndarray,
                        truncated: np.ndarray, n: int, gamma: float) -> Batch:
-    """The n-step transitions starting at each of the first ``L - n + 1`` steps of a time-major chunk.
+    """The n-step transitions starting at each of the first ``T = L - n + 1`` steps of a time-major chunk.
 
     Args:
         obs: ``[L + 1, B, ...]`` the observation before each step, and the one after the last.
         action, reward, terminated, truncated: ``[L, B]`` each step's action, reward and episode ends.
         n: steps per transition; gamma: the discount.
 
-    Returns transitions flattened time-major over ``(t, b)``, without those whose window a truncation cut. One
-    pass per k < n, each over every start and env at once.
+    Returns ``obs``, ``action``, ``reward``, ``discount`` and ``next_obs`` as ``[T, B, ...]`` arrays, and ``valid``
+    ``[T, B]``: False where a truncation cut the window (no bootstrap observation). One pass per k < n, each over
+    every start and env at once.
     """
     num_starts = len(reward) - n + 1
     if num_starts < 1:
@@ -50,21 +58,16 @@ def n_step_transitions(*, obs: np.ndarray, action: np.ndarray, reward: np.ndarra
     n_step_reward = np.zeros((num_starts, *shape), np.float32)
     discount = np.ones((num_starts, *shape), np.float32)
     alive = np.ones((num_starts, *shape), bool)  # the episode of start t has not ended before step t + k
-    keep = np.ones((num_starts, *shape), bool)
+    valid = np.ones((num_starts, *shape), bool)
     for k in range(n):
         r_k, term_k, trunc_k = reward[k:k + num_starts], terminated[k:k + num_starts], truncated[k:k + num_starts]
         n_step_reward += np.where(alive, discount * r_k, 0.0).astype(np.float32)
         discount = np.where(alive, discount * gamma, discount).astype(np.float32)
         discount[alive & term_k] = 0.0
-        keep &= ~(alive & trunc_k & ~term_k)
+        valid &= ~(alive & trunc_k & ~term_k)
         alive &= ~(term_k | trunc_k)
-    return {
-        "obs": obs[:num_starts][keep],
-        "action": action[:num_starts][keep],
-        "reward": n_step_reward[keep],
-        "discount": discount[keep],
-        "next_obs": obs[n:n + num_starts][keep],
-    }
+    return {"obs": obs[:num_starts], "action": action[:num_starts], "reward": n_step_reward, "discount": discount,
+            "next_obs": obs[n:n + num_starts], "valid": valid}
 
 
 class TransitionWorker:
@@ -72,7 +75,8 @@ class TransitionWorker:
 
     Each ``sample`` call steps the envs ``rollout_length`` times. The last n - 1 steps of a call cannot close their
     windows yet: they are kept and emitted by the next call, so every step starts exactly one transition (bar
-    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer.
+    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer. On frame-stacked envs
+    (``frame_stack`` is S, not None) each call returns one frame chunk instead of flat transitions (module docstring).
     Needs ``1 <= n_step <= rollout_length``.
 
     Args:
@@ -111,11 +115,21 @@ class TransitionWorker:
         self.env_steps = 0
         self._steps_at_last_pull = 0
         self._rng = np.random.default_rng(seed)
+        self.frame_stack = frame_stack_depth(self.envs.envs[0])
         B = num_envs
+        obs = self.envs.reset(seed=seed)
         # The steps whose windows are still open: at most n - 1 of them, and the observation after them.
-        self._pending = {"obs": self.envs.reset(seed=seed)[None], "action": np.zeros((0, B), np.int64),
+        self._pending = {"obs": obs[None], "action": np.zeros((0, B), np.int64),
                          "reward": np.zeros((0, B), np.float32), "terminated": np.zeros((0, B), bool),
                          "truncated": np.zeros((0, B), bool)}
+        self._kept = {"obs": n_step, "action": n_step - 1, "reward": n_step - 1, "terminated": n_step - 1,
+                      "truncated": n_step - 1}  # how many of a call's last entries wait for the next call
+        if self.frame_stack:
+            # Also the newest frame of each pending observation and of the C steps before them, so consecutive
+            # chunks overlap by C + n frames; the first chunk's context is the reset stack's older frames.
+            self._pending["frames"] = np.moveaxis(obs, 1, 0)  # [S, B, H, W]
+            self._pending["first"] = np.arange(self.frame_stack)[:, None].repeat(B, 1) == self.frame_stack - 1
+            self._kept["frames"] = self._kept["first"] = self.frame_stack - 1 + n_step
 
     # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
     _maybe_pull = RolloutWorker._maybe_pull
@@ -124,7 +138,8 @@ class TransitionWorker:
         return self.epsilon(self.env_steps)
 
     def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
-        """Pull ``weights`` if due, step the envs ``rollout_length`` times, return the closed n-step transitions."""
+        """Pull ``weights`` if due, step the envs ``rollout_length`` times, return the closed n-step transitions
+        (flat, or as one frame chunk)."""
         self._maybe_pull(weights)
         T, B = self.rollout_length, self.envs.num_envs
         obs = np.empty((T + 1, B) + self._pending["obs"].shape[2:], self._pending["obs"].dtype)
@@ -141,17 +156,24 @@ class TransitionWorker:
                 action[t] = np.where(explore, self._rng.integers(self.model.num_actions, size=B), greedy)
                 obs[t + 1], reward[t], terminated[t], truncated[t] = self.envs.step(action[t])
         self.env_steps += T * B
-        chunk = {"obs": np.concatenate([self._pending["obs"][:-1], obs]), "action": action, "reward": reward,
-                 "terminated": terminated, "truncated": truncated}
-        for name in ("action", "reward", "terminated", "truncated"):
-            chunk[name] = np.concatenate([self._pending[name], chunk[name]])
-        transitions = n_step_transitions(**chunk, n=self.n_step, gamma=self.gamma)
-        if self.initial_priorities:
+        new = {"obs": obs[1:], "action": action, "reward": reward, "terminated": terminated, "truncated": truncated}
+        if self.frame_stack:
+            new["frames"], new["first"] = obs[1:, :, -1], terminated | truncated
+        chunk = {name: np.concatenate([self._pending[name], value]) for name, value in new.items()}
+        self._pending = {name: value[len(value) - self._kept[name]:] for name, value in chunk.items()}
+        transitions = n_step_transitions(obs=chunk["obs"], action=chunk["action"], reward=chunk["reward"],
+                                         terminated=chunk["terminated"], truncated=chunk["truncated"],
+                                         n=self.n_step, gamma=self.gamma)
+        if self.initial_priorities:  # from the whole stacks, before frame chunks drop them
             transitions["priority"] = self._priorities(transitions)
-        keep = self.n_step - 1  # the last steps (and the observation after them) wait for the next call
-        self._pending = {name: value[len(value) - keep - (name == "obs"):] for name, value in chunk.items()}
+        valid = transitions.pop("valid")
+        if self.frame_stack:
+            del transitions["obs"], transitions["next_obs"]  # the chunk's frames hold them
+            out = {"frames": chunk["frames"], "first": chunk["first"], "valid": valid, **transitions}
+        else:
+            out = {name: value[valid] for name, value in transitions.items()}
         returns, lengths = self.envs.pop_episode_stats()
-        return transitions, EpisodeStats(returns, lengths, T * B, self.policy_version)
+        return out, EpisodeStats(returns, lengths, T * B, self.policy_version)
 
     def _priorities(self, transitions: Batch) -> np.ndarray:
         """``|n-step double-Q TD error| + eps`` from this worker's network (Horgan et al. 2018, sec. 3).
@@ -159,10 +181,12 @@ class TransitionWorker:
         Ape-X's actors hold no target network, so the same (online) weights select and evaluate the bootstrap
         action, which makes the double-Q target a max.
         """
-        t = {name: torch.from_numpy(value) for name, value in transitions.items()}
+        shape = transitions["reward"].shape  # [T, B]
+        t = {name: torch.from_numpy(transitions[name].reshape(-1, *transitions[name].shape[2:]))
+             for name in ("obs", "action", "reward", "discount", "next_obs")}
         with torch.inference_mode():
             q_t = self.model(t["next_obs"])
             target = double_q_learning_target(r_t=t["reward"], discount_t=t["discount"], q_t_value=q_t,
                                               q_t_selector=q_t)
             td = td_error(q_tm1=self.model(t["obs"]), a_tm1=t["action"], target=target)
-        return td_priorities(td_errors=td).numpy()
+        return td_priorities(td_errors=td).numpy().reshape(shape)

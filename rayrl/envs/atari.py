@@ -20,6 +20,7 @@ import dataclasses
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, ClipReward, FrameStackObservation, RecordEpisodeStatistics
 
 ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
@@ -140,3 +141,19 @@ def make_atari_env(
     if training and options.clip_rewards:
         env = ClipReward(env, -1.0, 1.0)
     return FrameStackObservation(env, stack_size=options.stack)
+
+
+def frame_stack_depth(env: gym.Env) -> int | None:
+    """S if ``env`` observes ``FrameStackObservation`` stacks ``[S, H, W]`` of uint8 frames padded by "reset".
+
+    Those stacks (the Atari pipeline's) are rebuilt exactly from each step's newest frame and where episodes start,
+    so replay can store each frame once (:class:`~rayrl.replay.FrameStackStorage`); observations of the same shape
+    from anything else cannot, so None for them. Only ``RecordEpisodeStatistics``, which passes observations
+    through, may wrap the stack.
+    """
+    while isinstance(env, RecordEpisodeStatistics):
+        env = env.env
+    if not isinstance(env, FrameStackObservation) or env.padding_type != "reset":
+        return None
+    space = env.observation_space
+    return env.stack_size if len(space.shape) == 3 and space.dtype == np.uint8 else None

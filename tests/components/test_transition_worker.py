@@ -50,7 +50,10 @@ def test_n_step_transitions_match_the_per_item_loop(n):
     chunk = {"obs": rng.normal(size=(L + 1, B, 2)).astype(np.float32), "action": rng.integers(4, size=(L, B)),
              "reward": rng.normal(size=(L, B)).astype(np.float32),
              "terminated": rng.random((L, B)) < 0.15, "truncated": rng.random((L, B)) < 0.1}
-    fast = n_step_transitions(**chunk, n=n, gamma=gamma)
+    time_major = n_step_transitions(**chunk, n=n, gamma=gamma)
+    assert all(value.shape[:2] == (L - n + 1, B) for value in time_major.values())
+    valid = time_major.pop("valid")
+    fast = {name: value[valid] for name, value in time_major.items()}  # what flat mode emits
     slow = slow_n_step_transitions(**chunk, n=n, gamma=gamma)
     assert fast.keys() == slow.keys()
     for name in fast:

@@ -1,7 +1,8 @@
-"""A tiny deterministic env for tests, made through make_env as "tests.envs.dummy_env:CountdownEnv"."""
+"""Tiny envs for tests, made through make_env as e.g. "tests.envs.dummy_env:CountdownEnv"."""
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import FrameStackObservation
 
 
 class CountdownEnv(gym.Env):
@@ -34,3 +35,40 @@ class CountdownEnv(gym.Env):
         self._steps += 1
         done = self._steps == self.episode_length
         return self._obs(), float(action), done and not self.ends_by_truncation, done and self.ends_by_truncation, {}
+
+
+class FramesEnv(gym.Env):
+    """2 x 3 uint8 frames: [episode, step in episode, 0] over 3 random bytes; episodes of 1 to `max_episode_length`
+    steps end at random by termination or by truncation (a time limit). The reward is the action taken."""
+
+    def __init__(self, max_episode_length: int = 6):
+        self.max_episode_length = max_episode_length
+        self.observation_space = gym.spaces.Box(0, 255, shape=(2, 3), dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(3)
+        self._episodes = 0
+
+    def _frame(self) -> np.ndarray:
+        frame = np.zeros((2, 3), np.uint8)
+        frame[0, :2] = self._episodes % 256, self._steps
+        frame[1] = self.np_random.integers(256, size=3)
+        return frame
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._episodes += 1
+        self._steps = 0
+        self._length = int(self.np_random.integers(1, self.max_episode_length + 1))
+        return self._frame(), {}
+
+    def step(self, action):
+        self._steps += 1
+        done = self._steps == self._length
+        by_time_limit = done and bool(self.np_random.integers(2))
+        return self._frame(), float(action), done and not by_time_limit, by_time_limit, {}
+
+
+class StackedFramesEnv(FrameStackObservation):
+    """FramesEnv behind gymnasium's FrameStackObservation, as Atari's frames are: observations [stack, 2, 3]."""
+
+    def __init__(self, stack: int = 4, max_episode_length: int = 6, padding_type: str = "reset"):
+        super().__init__(FramesEnv(max_episode_length), stack, padding_type=padding_type)
