@@ -1,9 +1,12 @@
-"""Atari preprocessing: observation format, reward clipping, life loss, episode statistics, time limit, seeding."""
+"""Atari preprocessing: observation format, reward clipping, life loss, episode statistics, time limit, seeding,
+and which envs observe frame stacks that replay can store frame by frame."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.wrappers import FrameStackObservation
 
-from rayrl.envs import AtariOptions, make_env, make_vector_env
+from rayrl.envs import AtariOptions, frame_stack_depth, make_env, make_vector_env
 from rayrl.envs.atari import FireResetEnv
 
 
@@ -127,3 +130,13 @@ def test_seeded_atari_runs_are_reproducible():
 def test_options_are_checked():
     with pytest.raises(ValueError, match="stack"):
         AtariOptions(stack=0)
+
+
+def test_frame_stack_depth_finds_only_reset_padded_stacks_of_uint8_frames():
+    assert frame_stack_depth(make_env("ALE/Pong-v5")) == 4
+    assert frame_stack_depth(make_env("ALE/Pong-v5", training=False, atari=AtariOptions(stack=2))) == 2
+    assert frame_stack_depth(make_env("tests.envs.dummy_env:StackedFramesEnv")) == 4  # under RecordEpisodeStatistics
+    assert frame_stack_depth(make_env("CartPole-v1")) is None
+    assert frame_stack_depth(FrameStackObservation(gym.make("CartPole-v1"), 4)) is None  # [4, 4] float32, no frames
+    zero_padded = make_env("tests.envs.dummy_env:StackedFramesEnv", env_kwargs={"padding_type": "zero"})
+    assert frame_stack_depth(zero_padded) is None  # its first stacks hold frames no step showed
