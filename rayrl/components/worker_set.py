@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
@@ -23,12 +23,23 @@ from rayrl.errors import RayrlError
 log = logging.getLogger(__name__)
 
 
+class Collected(NamedTuple):
+    """A finished sample request."""
+
+    worker: int
+    """The index of the worker that answered (a replacement keeps the index of the worker it replaced)."""
+    rollout: ray.ObjectRef
+    """What its ``sample`` returned first, left in the object store."""
+    stats: EpisodeStats
+
+
 class WorkerSet:
     """``num_workers`` (up to ``max_workers``) actors of ``worker_cls``, each with up to ``depth`` calls in flight.
 
     ``worker_kwargs(index, incarnation)`` gives the constructor arguments of worker ``index``; ``incarnation``
     counts its replacements so a new actor gets fresh seeds. Each sample call returns two objects: the rollout
-    (left in the object store for the learner) and its small :class:`EpisodeStats`, which the plan reads.
+    (left in the object store for the learner) and its small :class:`EpisodeStats`, which the plan reads;
+    :meth:`collect` hands both over with the worker's index, so a plan can send each worker's data to the same place.
     """
 
     GROWTH_CHECK_SECONDS = 2.0
@@ -106,14 +117,15 @@ class WorkerSet:
     def owns(self, ref: ray.ObjectRef) -> bool:
         return ref in self._in_flight
 
-    def collect(self, ref: ray.ObjectRef) -> tuple[ray.ObjectRef, EpisodeStats] | None:
-        """The (rollout ref, stats) of a finished request, or None if its worker died (then replaced or dropped)."""
+    def collect(self, ref: ray.ObjectRef) -> Collected | None:
+        """The worker, rollout ref and stats of a finished request, or None if its worker died (then replaced or
+        dropped)."""
         index, incarnation, rollout_ref = self._in_flight.pop(ref)
         if index not in self.actors or incarnation != self.incarnations[index]:
             return None  # a request to an actor that was already replaced or dropped
         self._per_worker[index] -= 1
         try:
-            return rollout_ref, ray.get(ref)
+            return Collected(index, rollout_ref, ray.get(ref))
         except (RayActorError, RayTaskError) as error:
             self._on_failure(index, error)
             return None

@@ -1,9 +1,9 @@
 """Ape-X's execution plan (Horgan et al. 2018, "Distributed Prioritized Experience Replay").
 
     TransitionWorker 1..N     epsilon_i per env stream; own copy of the Q-network, no target network
-      |  n-step transitions + initial priorities, as refs: worker -> shard.add, never read by this process
-      v
-    ReplayShard 1..S          prioritized (alpha, beta); inserts round-robin over the shards; no CPU reserved
+      |  n-step transitions (Atari: frame chunks) + initial priorities, as refs: worker -> shard.add, never
+      v  read by this process; each worker keeps to one shard (shard_of)
+    ReplayShard 1..S          prioritized (alpha, beta); Atari frames stored once each; no CPU reserved
       |  sample(batch_size): samples_in_flight_per_shard requests outstanding on every shard
       v  the first ready one goes, as a ref, to the learner
     QLearner (GPU if any)     double-Q n-step loss, online + target network
@@ -18,7 +18,6 @@ it can and the replay's capacity bounds memory. A shard is sampled only once it 
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import time
 from collections import Counter
@@ -34,10 +33,23 @@ from rayrl.components.progress import Progress
 from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
-from rayrl.components.worker_set import WorkerSet
+from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.envs import make_env
+from rayrl.envs import frame_stack_depth, make_env
 from rayrl.models.q_network import QNetwork
+
+
+def shard_of(rank: int, turn: int, *, num_workers: int, num_shards: int) -> int:
+    """The shard that the worker of ``rank`` (0 to ``num_workers - 1``) sends its ``turn``-th output to.
+
+    A worker keeps to shard ``rank % num_shards``, so its frame chunks continue one another there and cost about a
+    frame per transition (a chunk that continues nothing costs its C + n overlap frames again). With fewer workers
+    than shards, worker r feeds shards r, r + W, r + 2W, ... in turns, one output each, so every shard gets data;
+    those chunks pay their overlap frames.
+    """
+    stride = min(num_workers, num_shards)
+    own = range(rank % stride, num_shards, stride)
+    return own[turn % len(own)]
 
 
 class ApexPlan(LearnerPlanState):
@@ -47,6 +59,7 @@ class ApexPlan(LearnerPlanState):
         q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, c.hidden_sizes,
                                          c.dueling)
         q_network_fn()  # fail here, in one line, on spaces the model cannot handle
+        frame_stack = frame_stack_depth(probe)  # the workers send frame chunks then: each frame is stored once
         probe.close()
         self.learner = start_q_learner(c, model_fn=lambda: OnlineAndTarget(q_network_fn()),
                                        loss_fn=functools.partial(dqn_loss, config=c))
@@ -55,7 +68,7 @@ class ApexPlan(LearnerPlanState):
             ray.remote(num_cpus=0)(ReplayShard).remote(
                 s, c.buffer_size // S, priority_exponent=c.priority_exponent,
                 importance_exponent=c.importance_exponent, min_size_to_sample=max(1, c.learning_starts // S),
-                seed=c.seed + s)
+                frame_stack=frame_stack, seed=c.seed + s)
             for s in range(S)
         ]
         self.epsilons = actor_epsilons(max(c.num_workers, c.max_workers) * c.num_envs_per_worker,
@@ -63,7 +76,7 @@ class ApexPlan(LearnerPlanState):
         self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
                                  worker_cls=TransitionWorker)
         self.progress = Progress()
-        self._insert_order = itertools.cycle(range(S))
+        self._outputs: Counter[int] = Counter()  # outputs inserted, per worker index
         self._open: set[int] = set()  # shards holding their share of learning_starts
         self._size_probes: dict[ray.ObjectRef, int] = {}
         self._samples: dict[ray.ObjectRef, int] = {}  # sample ref -> its shard
@@ -115,14 +128,16 @@ class ApexPlan(LearnerPlanState):
         )
         return metrics
 
-    def _insert(self, collected, lags: list[int]) -> None:
+    def _insert(self, collected: Collected | None, lags: list[int]) -> None:
         if collected is None:  # its worker died and was replaced
             return
-        transitions_ref, stats = collected
-        self.progress.add_episodes(stats)
-        lags.append(self.progress.updates - stats.policy_version)
-        shard = next(self._insert_order)
-        self.shards[shard].add.remote(transitions_ref)
+        self.progress.add_episodes(collected.stats)
+        lags.append(self.progress.updates - collected.stats.policy_version)
+        workers = sorted(self.workers.actors)  # ranks, not indices: elastic workers leave gaps in the indices
+        shard = shard_of(workers.index(collected.worker), self._outputs[collected.worker],
+                         num_workers=len(workers), num_shards=self.config.num_replay_shards)
+        self._outputs[collected.worker] += 1
+        self.shards[shard].add.remote(collected.rollout)
         if shard not in self._open and shard not in self._size_probes.values():
             # Queued after the add on the same actor, so the size it reports includes these transitions.
             self._size_probes[self.shards[shard].size.remote()] = shard

@@ -12,7 +12,8 @@ only when the env steps collected allow it, and workers get new sample requests 
 one round of calls ahead of the learner. The learner is kept busy: up to ``max_updates_in_flight`` updates are
 queued on it, each sent with its own replay sample request, so Ray fetches the next batch while one trains and the
 next update starts as soon as one ends, without a round trip through this process. The replay shard reserves no
-CPU: its numpy work per call is small.
+CPU: its numpy work per call is small. On frame-stacked envs (Atari) workers send frame chunks and the shard stores
+each frame once (``frame_stack``; :class:`~rayrl.replay.FrameStackStorage`), about 7 KB a Pong transition.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from rayrl.components.progress import Progress
 from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
-from rayrl.components.worker_set import WorkerSet
+from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.envs import make_env
+from rayrl.envs import frame_stack_depth, make_env
 from rayrl.models.q_network import QNetwork
 from rayrl.replay import LinearSchedule
 
@@ -45,13 +46,14 @@ class DQNPlan(LearnerPlanState):
         q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space,
                                          config.hidden_sizes, config.dueling)
         q_network_fn()  # fail here, in one line, on spaces the model cannot handle
+        frame_stack = frame_stack_depth(probe)  # the workers send frame chunks then: each frame is stored once
         probe.close()
         self.learner = start_q_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
                                        loss_fn=functools.partial(dqn_loss, config=config))
         self.replay = ray.remote(num_cpus=0)(ReplayShard).remote(
             0, config.buffer_size,
             priority_exponent=config.priority_exponent if config.prioritized_replay else None,
-            importance_exponent=config.importance_exponent, seed=config.seed,
+            importance_exponent=config.importance_exponent, frame_stack=frame_stack, seed=config.seed,
         )
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
                                  worker_cls=TransitionWorker, depth=1)
@@ -105,13 +107,12 @@ class DQNPlan(LearnerPlanState):
         metrics.update(worker_restarts=self.workers.restarts, replay_size=ray.get(self.replay.size.remote()))
         return metrics
 
-    def _insert(self, collected) -> None:
+    def _insert(self, collected: Collected | None) -> None:
         if collected is None:  # its worker died and was replaced
             return
-        transitions_ref, stats = collected
-        self.progress.add_episodes(stats)
-        self.env_steps_here += stats.env_steps
-        self.replay.add.remote(transitions_ref)  # actor calls run in order: later samples see these transitions
+        self.progress.add_episodes(collected.stats)
+        self.env_steps_here += collected.stats.env_steps
+        self.replay.add.remote(collected.rollout)  # actor calls run in order: later samples see these transitions
 
     def _submit_update(self) -> None:
         sample_ref = self.replay.sample.remote(self.config.batch_size, self.progress.updates)

@@ -27,7 +27,7 @@ from rayrl.algorithms.impala.loss import impala_loss
 from rayrl.components.learner import Learner, learner_gpus
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.worker_set import WorkerSet
+from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
 from rayrl.envs import make_env
 from rayrl.models.actor_critic import ActorCritic
@@ -100,12 +100,11 @@ class ImpalaPlan(LearnerPlanState):
         )
         return metrics
 
-    def _enqueue(self, collected) -> None:
+    def _enqueue(self, collected: Collected | None) -> None:
         if collected is None:  # its worker died and was replaced
             return
-        rollout_ref, stats = collected
-        self.progress.add_episodes(stats)
-        self.queue.append((rollout_ref, stats.policy_version))
+        self.progress.add_episodes(collected.stats)
+        self.queue.append((collected.rollout, collected.stats.policy_version))
         if len(self.queue) > self.max_queued:  # the learner is behind: drop the stalest data, keep sampling
             self.queue.popleft()
             self.rollouts_dropped += 1
