@@ -43,7 +43,8 @@ from typing import Any, Protocol
 import numpy as np
 
 Batch = dict[str, np.ndarray]
-"""A dict of numpy arrays; time-major ``[T, B, ...]`` for rollouts, ``[N, ...]`` for transitions."""
+"""A dict of numpy arrays; time-major ``[T, B, ...]`` for rollouts and Atari frame chunks, ``[N, ...]`` for
+transitions."""
 
 Weights = dict[str, np.ndarray]
 """A model's state dict as numpy arrays (CPU), ready for the object store."""
