@@ -6,8 +6,10 @@
 2. A prioritized FrameStackStorage of 50K frames, filled past one wrap-around by 16 streams sending Ape-X-sized
    chunks (50 steps, n = 3, 84x84 frames, stacks of 4, episodes of 20 to 500 steps): all arrays' bytes (frames,
    per-transition arrays, links, keys, sum tree) per stored transition. Target: at most 1.1 x 7,056 bytes.
+   ``--atari-chunks pong`` takes the chunks from a real TransitionWorker on ALE/Pong-v5 instead (random actions,
+   initial priorities; about 2 minutes at 50K frames on one core, so pair it with a smaller --atari-capacity).
 
-Run: python benchmarks/replay_ops.py [--repeats 500]
+Run: python benchmarks/replay_ops.py [--repeats 500] [--atari-chunks synthetic|pong]
 """
 
 from __future__ import annotations
@@ -92,14 +94,30 @@ def atari_chunks(num_streams: int, steps: int, n: int, stack: int, rng: np.rando
         start_step += steps
 
 
-def atari_bytes(capacity: int, num_streams: int, steps: int, n: int, stack: int) -> dict[str, float]:
+def pong_worker_chunks(num_streams: int, steps: int, n: int):
+    """Endless chunks from a TransitionWorker on ALE/Pong-v5 (stacks of 4): what Ape-X's shards get."""
+    from rayrl.components.transition_worker import TransitionWorker
+
+    worker = TransitionWorker(env="ALE/Pong-v5", num_envs=num_streams, rollout_length=steps, seed=0,
+                              hidden_sizes=(), dueling=True, n_step=n, gamma=0.99, epsilon=1.0,
+                              initial_priorities=True)
+    while True:
+        yield worker.sample()[0]
+
+
+def atari_bytes(capacity: int, num_streams: int, steps: int, n: int, stack: int, source: str) -> dict[str, float]:
     rng = np.random.default_rng(1)
     storage = FrameStackStorage(capacity, stack=stack)
     replay = ReplayBuffer(storage, PrioritizedSampler(capacity))
-    chunks = atari_chunks(num_streams, steps, n, stack, rng)
+    if source == "pong":
+        chunks = pong_worker_chunks(num_streams, steps, n)
+    else:
+        chunks = atari_chunks(num_streams, steps, n, stack, rng)
+    transitions = 0
     add_ns = []
     while storage.frames_written < 1.5 * capacity:
         chunk = next(chunks)
+        transitions += storage.count_items(chunk)
         start = time.perf_counter_ns()
         replay.add(chunk)
         add_ns.append(time.perf_counter_ns() - start)
@@ -114,7 +132,8 @@ def atari_bytes(capacity: int, num_streams: int, steps: int, n: int, stack: int)
         "stored_transitions": replay.size,
         "bytes_per_transition": round(bytes_per_transition, 1),
         "ratio_to_one_frame": round(bytes_per_transition / FRAME_BYTES, 4),
-        "chunk": {"streams": num_streams, "steps": steps, "n": n, "stack": stack},
+        "frames_written_per_transition": round(storage.frames_written / transitions, 4),
+        "chunk": {"source": source, "streams": num_streams, "steps": steps, "n": n, "stack": stack},
         "add_chunk_ms": percentiles_ms(add_ns),
         "sample_512_ms": percentiles_ms(sample_ns),
     }
@@ -126,10 +145,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=500)
     parser.add_argument("--atari-capacity", type=int, default=50_000)
+    parser.add_argument("--atari-chunks", choices=("synthetic", "pong"), default="synthetic")
     args = parser.parse_args()
 
     operations = time_operations(args.capacity, args.batch_size, args.repeats)
-    atari = atari_bytes(args.atari_capacity, num_streams=16, steps=50, n=3, stack=4)
+    atari = atari_bytes(args.atari_capacity, num_streams=16, steps=50, n=3, stack=4, source=args.atari_chunks)
     result = {
         "benchmark": "replay_ops",
         "prioritized": {"capacity": args.capacity, "obs": "4 x float32", "batch_size": args.batch_size,
