@@ -128,7 +128,8 @@ class TransitionWorker:
             # Also the newest frame of each pending observation and of the C steps before them, so consecutive
             # chunks overlap by C + n frames; the first chunk's context is the reset stack's older frames.
             self._pending["frames"] = np.moveaxis(obs, 1, 0)  # [S, B, H, W]
-            self._pending["first"] = np.arange(self.frame_stack)[:, None].repeat(B, 1) == self.frame_stack - 1
+            self._pending["first"] = np.zeros((self.frame_stack, B), bool)
+            self._pending["first"][-1] = True  # the reset frame starts an episode: no stack reaches past it
             self._kept["frames"] = self._kept["first"] = self.frame_stack - 1 + n_step
 
     # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
