@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+import numpy as np
 from torch import nn
 
 from rayrl.components.learner import Learner, LossFn, learner_gpus
+from rayrl.components.replay_feed import ReplayFeed
 from rayrl.core import Batch, Weights
 
 
@@ -15,22 +17,44 @@ class QLearner(Learner):
 
     Each update copies the online network into the target every ``target_update_period`` updates, and returns
     the new priorities with the ids the replay needs to apply them. Workers get the online network only.
+
+    Two ways to feed it: a plan hands it one sample per call (``update_from_replay``, DQN), or it samples the
+    shards itself (``connect_replay`` then ``train_from_replay``, Ape-X's learner with prefetching).
     """
 
     def __init__(self, *, target_update_period: int, **kwargs):
         super().__init__(batch_axis=0, samples_key="reward", **kwargs)
         self.target_update_period = target_update_period
+        self.feed: ReplayFeed | None = None
 
     def update_from_replay(self, sample: tuple[int, Batch] | None):
         """``(metrics, weights, (shard_id, indices, keys, priorities))`` for a :class:`ReplayShard` sample."""
         if sample is None:
             raise RuntimeError("the replay refused a sample the plan's rate control allowed")
+        metrics, new_priorities = self._replay_update(sample)
+        return metrics, self.get_weights(), new_priorities
+
+    def connect_replay(self, shards: Sequence[Any], *, batch_size: int, in_flight_per_shard: int) -> None:
+        """Sample these :class:`ReplayShard` actors from now on (see :class:`ReplayFeed`)."""
+        self.feed = ReplayFeed(shards, batch_size=batch_size, in_flight_per_shard=in_flight_per_shard)
+
+    def train_from_replay(self, num_updates: int) -> tuple[dict[str, float], Weights]:
+        """``num_updates`` updates on batches from the connected shards, each batch's priorities sent back to its
+        shard; returns the updates' mean metrics and the new weights (published once per call, not per update)."""
+        history = []
+        for _ in range(num_updates):
+            metrics, (shard_id, *new_priorities) = self._replay_update(self.feed.next(self.version))
+            self.feed.update_priorities(shard_id, *new_priorities)
+            history.append(metrics)
+        return {key: float(np.mean([m[key] for m in history])) for key in history[0]}, self.get_weights()
+
+    def _replay_update(self, sample: tuple[int, Batch]):
         shard_id, batch = sample
         ids = {name: batch.pop(name) for name in ("indices", "keys")}
-        metrics, weights = self.update(batch, return_weights=True)
+        metrics = self.update(batch)
         if self.version % self.target_update_period == 0:
             self.model.sync_target()
-        return metrics, weights, (shard_id, ids["indices"], ids["keys"], self.extras["priorities"].cpu().numpy())
+        return metrics, (shard_id, ids["indices"], ids["keys"], self.extras["priorities"].cpu().numpy())
 
     def get_weights(self) -> Weights:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.online.state_dict().items()}

@@ -9,13 +9,9 @@ Cassirer et al. 2021): ``add`` returns False when the limiter holds inserts back
 it holds samples back, so neither side blocks the shard and the caller decides whether to retry or go elsewhere.
 A sample carries ``indices`` and ``keys``; hand them back to ``update_priorities`` with the new priorities, and
 updates for items overwritten since they were sampled are dropped (the storage's keys tell them apart).
-``update_priorities_from`` takes the learner's ``(shard_id, indices, keys, priorities)`` whole, so a plan can route
-that object ref from learner to shard without reading it.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rayrl.core import Batch
 from rayrl.replay import (
@@ -85,13 +81,6 @@ class ReplayShard:
         """New priorities for sampled items; those overwritten since they were sampled are left alone."""
         self.buffer.update_priorities(indices, keys, priorities)
         self.priority_updates += len(indices)
-
-    def update_priorities_from(self, learner_output: tuple[int, Any, Any, Any]) -> None:
-        """``update_priorities`` from a learner's ``(shard_id, indices, keys, priorities)`` for this shard's sample."""
-        shard_id, indices, keys, priorities = learner_output
-        if shard_id != self.shard_id:
-            raise ValueError(f"shard {self.shard_id} got the priorities of a sample from shard {shard_id}")
-        self.update_priorities(indices, keys, priorities)
 
     def size(self) -> int:
         return self.buffer.size

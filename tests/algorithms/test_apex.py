@@ -59,7 +59,7 @@ def test_each_shard_gets_the_priorities_of_its_own_samples(cartpole_plan, ray_se
     stats = ray_session.get([shard.stats.remote() for shard in cartpole_plan.shards])
     assert len(stats) == cartpole_plan.config.num_replay_shards == 2
     for s in stats:
-        # update_priorities_from refuses a sample of another shard, so every update counted here is the shard's own.
+        # Priorities of a shard's own samples: never more updates than it handed out.
         assert 0 < s["priority_updates"] <= s["samples"]
     updated = sum(s["priority_updates"] for s in stats)
     assert updated >= (cartpole_plan.progress.updates - 2) * cartpole_plan.config.batch_size

@@ -44,3 +44,33 @@ def test_start_q_learner_takes_the_config_s_settings_and_returns_priorities_for_
         assert torch.equal(model["online.weight"], model["target.weight"])  # synced after update 2
     finally:
         ray.kill(learner)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_the_learner_samples_connected_shards_itself_skips_refusing_ones_and_returns_their_priorities():
+    import ray
+
+    from rayrl.components.replay_shard import ReplayShard
+
+    config = SimpleNamespace(learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.1, optimizer_eps=1e-8,
+                             rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
+    learner = start_q_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss)
+    shards = [ray.remote(num_cpus=0)(ReplayShard).remote(s, 100, priority_exponent=0.6, min_size_to_sample=8)
+              for s in range(2)]
+    items = {"obs": np.ones((8, 2), np.float32), "action": np.arange(8) % 3, "reward": np.ones(8, np.float32),
+             "priority": np.ones(8)}
+    try:
+        ray.get(shards[0].add.remote(items))  # shard 1 stays below its minimum size: it refuses every sample
+        ray.get(learner.connect_replay.remote(shards, batch_size=4, in_flight_per_shard=2))
+        metrics, weights = ray.get(learner.train_from_replay.options(num_returns=2).remote(6))
+        assert metrics["lr"] == pytest.approx(0.1) and np.isfinite(metrics["loss"]) and set(weights) == {"weight", "bias"}
+        stats = ray.get([shard.stats.remote() for shard in shards])  # queued after the priority updates
+        assert [s["priority_updates"] for s in stats] == [6 * 4, 0]
+
+        ray.get(shards[1].add.remote(items))
+        ray.get(learner.train_from_replay.remote(40))
+        stats = ray.get([shard.stats.remote() for shard in shards])
+        assert stats[1]["priority_updates"] > 0 and sum(s["priority_updates"] for s in stats) == 46 * 4
+    finally:
+        for actor in (learner, *shards):
+            ray.kill(actor)

@@ -54,17 +54,6 @@ def test_priority_updates_for_overwritten_items_are_ignored():
     assert set(np.unique(fresh["action"])) == {4, 5, 6, 7}
 
 
-def test_learner_output_updates_its_own_shard_and_is_refused_by_another():
-    shard = ReplayShard(2, capacity=10, priority_exponent=1.0)
-    shard.add(transitions(0, 2, priority=[1.0, 1.0]))
-    shard_id, batch = shard.sample(4)
-    shard.update_priorities_from((shard_id, batch["indices"], batch["keys"], np.full(4, 3.0)))
-    assert shard.stats()["priority_updates"] == 4
-    with pytest.raises(ValueError, match="shard 2 got the priorities of a sample from shard 5"):
-        shard.update_priorities_from((5, batch["indices"], batch["keys"], np.full(4, 3.0)))
-    assert shard.stats()["priority_updates"] == 4
-
-
 def test_samples_per_insert_holds_back_the_side_that_runs_ahead():
     shard = ReplayShard(0, capacity=1000, min_size_to_sample=10, samples_per_insert=1.0, error_buffer=20)
     assert shard.add(transitions(0, 10))

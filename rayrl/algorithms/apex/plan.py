@@ -4,15 +4,18 @@
       |  n-step transitions (Atari: frame chunks) + initial priorities, as refs: worker -> shard.add, never
       v  read by this process; each worker keeps to one shard (shard_of)
     ReplayShard 1..S          prioritized (alpha, beta); Atari frames stored once each; no CPU reserved
-      |  sample(batch_size): samples_in_flight_per_shard requests outstanding on every shard
-      v  the first ready one goes, as a ref, to the learner
-    QLearner (GPU if any)     double-Q n-step loss, online + target network
-      |  (shard_id, indices, keys, priorities) ref -> update_priorities_from on the shard the batch came from
-      +-> PublishedWeights(version, one ref), pulled by each worker every pull_period_steps env steps
+      |  sample(batch_size) -> the learner;  update_priorities <- the learner
+      v
+    QLearner (GPU if any)     samples the shards itself: samples_in_flight_per_shard requests outstanding on every
+      |                       shard, the first ready batch trained on, its priorities sent straight back to its shard
+      |                       (ReplayFeed); double-Q n-step loss, online + target network
+      +-> PublishedWeights(version, one ref) after every weights_publish_period updates, pulled by each worker every
+          pull_period_steps env steps
 
 Unlike DQN's plan, nothing holds actors and learner to a replay ratio: as in the paper, each side runs as fast as
-it can and the replay's capacity bounds memory. A shard is sampled only once it holds its share of
-``learning_starts`` (asked with a ``size`` call after an insert), so no sample the learner gets is refused.
+it can and the replay's capacity bounds memory. A shard refuses samples until it holds its share of
+``learning_starts``; the learner's feed then asks the other shards and comes back to it later. Batches and
+priorities never pass through this process: per learner call it handles two small objects.
 """
 
 from __future__ import annotations
@@ -75,13 +78,11 @@ class ApexPlan(LearnerPlanState):
                                        base=c.epsilon_base, alpha=c.epsilon_alpha)
         self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
                                  worker_cls=TransitionWorker)
+        ray.get(self.learner.connect_replay.remote(self.shards, batch_size=c.batch_size,
+                                                   in_flight_per_shard=c.samples_in_flight_per_shard))
         self.progress = Progress()
         self._outputs: Counter[int] = Counter()  # outputs inserted, per worker index
-        self._open: set[int] = set()  # shards holding their share of learning_starts
-        self._size_probes: dict[ray.ObjectRef, int] = {}
-        self._samples: dict[ray.ObjectRef, int] = {}  # sample ref -> its shard
-        self._samples_per_shard: Counter[int] = Counter()
-        self._updates: dict[ray.ObjectRef, tuple[ray.ObjectRef, ray.ObjectRef, int]] = {}
+        self._learner_calls: dict[ray.ObjectRef, ray.ObjectRef] = {}  # metrics ref -> weights ref
         self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
         self.device = ray.get(self.learner.device_name.remote())
 
@@ -96,26 +97,23 @@ class ApexPlan(LearnerPlanState):
                     initial_priorities=True, seed=c.seed + 1000 * index + 100_000 * incarnation)
 
     def train_step(self) -> dict[str, float]:
-        """Drive workers, shards and learner for ``report_seconds`` (or until the first update); return metrics."""
+        """Drive workers and learner for ``report_seconds`` (or until the first learner call); return metrics."""
         deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
         learner_metrics: list[dict[str, float]] = []
         lags: list[int] = []
         while time.perf_counter() < deadline or not learner_metrics:
             self.workers.submit(self.weights)
-            self._request_samples()
-            waiting = self.workers.pending() + list(self._updates) + list(self._size_probes)
-            if len(self._updates) < self.config.max_updates_in_flight:
-                waiting += list(self._samples)
-            ready, _ = ray.wait(waiting, num_returns=1, timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
+            while len(self._learner_calls) < 2:  # one running, one queued: the learner never waits on this loop
+                metrics_ref, weights_ref = self.learner.train_from_replay.options(num_returns=2).remote(
+                    self.config.weights_publish_period)
+                self._learner_calls[metrics_ref] = weights_ref
+            ready, _ = ray.wait(self.workers.pending() + list(self._learner_calls), num_returns=1,
+                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
             for ref in ready:
                 if self.workers.owns(ref):
                     self._insert(self.workers.collect(ref), lags)
-                elif ref in self._size_probes:
-                    self._open_if_full(ref)
-                elif ref in self._samples:
-                    self._submit_update(ref)
                 else:
-                    learner_metrics.append(self._finish_update(ref))
+                    learner_metrics.append(self._finish_learner_call(ref))
         metrics = self.progress.report()
         for key in learner_metrics[0]:
             metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
@@ -138,40 +136,14 @@ class ApexPlan(LearnerPlanState):
                          num_workers=len(workers), num_shards=self.config.num_replay_shards)
         self._outputs[collected.worker] += 1
         self.shards[shard].add.remote(collected.rollout)
-        if shard not in self._open and shard not in self._size_probes.values():
-            # Queued after the add on the same actor, so the size it reports includes these transitions.
-            self._size_probes[self.shards[shard].size.remote()] = shard
 
-    def _open_if_full(self, probe: ray.ObjectRef) -> None:
-        shard = self._size_probes.pop(probe)
-        if ray.get(probe) >= max(1, self.config.learning_starts // self.config.num_replay_shards):
-            self._open.add(shard)
-
-    def _request_samples(self) -> None:
-        for shard in self._open:
-            while self._samples_per_shard[shard] < self.config.samples_in_flight_per_shard:
-                ref = self.shards[shard].sample.remote(self.config.batch_size, self.progress.updates)
-                self._samples[ref] = shard
-                self._samples_per_shard[shard] += 1
-
-    def _submit_update(self, sample_ref: ray.ObjectRef) -> None:
-        """The learner gets the ready batch by ref: it goes from shard to learner, not through this process."""
-        shard = self._samples.pop(sample_ref)
-        self._samples_per_shard[shard] -= 1
-        metrics_ref, weights_ref, priorities_ref = self.learner.update_from_replay.options(num_returns=3).remote(
-            sample_ref)
-        self._updates[metrics_ref] = (weights_ref, priorities_ref, shard)
-
-    def _finish_update(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
-        weights_ref, priorities_ref, shard = self._updates.pop(metrics_ref)
-        metrics = ray.get(metrics_ref)
-        # Sent only now that the priorities exist: a shard's calls run in order, so one waiting on an argument
-        # would hold back that shard's adds and samples.
-        self.shards[shard].update_priorities_from.remote(priorities_ref)
-        self.progress.updates += 1
-        self.progress.env_steps_trained += self.config.batch_size
+    def _finish_learner_call(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
+        weights_ref = self._learner_calls.pop(metrics_ref)
+        updates = self.config.weights_publish_period
+        self.progress.updates += updates
+        self.progress.env_steps_trained += updates * self.config.batch_size
         self.weights = PublishedWeights(self.progress.updates, [weights_ref])
-        return metrics
+        return ray.get(metrics_ref)
 
     def stop(self) -> None:
         self.workers.stop()

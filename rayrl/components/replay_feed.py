@@ -1,0 +1,63 @@
+"""The learner's side of sharded replay: sample requests kept in flight on every shard, batches taken as they come.
+
+Ape-X's learner (Horgan et al. 2018, sec. 3) samples from replay with prefetching and sends each batch's new
+priorities back to the shard it came from. Run inside the learner actor, batches travel shard -> learner and
+priorities learner -> shard directly, without a round trip through the plan for every update.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import ray
+
+from rayrl.core import Batch
+
+
+class ReplayFeed:
+    """Keeps ``in_flight_per_shard`` sample requests outstanding on each :class:`ReplayShard` actor.
+
+    A shard that refuses a sample (below its minimum size, or held back by its rate limiter) is asked again after
+    ``retry_seconds``, so an empty shard never stalls the others and is not polled in a busy loop.
+    """
+
+    def __init__(self, shards: Sequence[Any], *, batch_size: int, in_flight_per_shard: int = 2,
+                 retry_seconds: float = 0.05):
+        self.shards = list(shards)
+        self.batch_size = batch_size
+        self.in_flight_per_shard = in_flight_per_shard
+        self.retry_seconds = retry_seconds
+        self._requests: dict[ray.ObjectRef, int] = {}  # sample ref -> its shard
+        self._in_flight = [0] * len(self.shards)
+        self._retry_at = [0.0] * len(self.shards)
+        self.refusals = 0
+
+    def next(self, learner_step: int) -> tuple[int, Batch]:
+        """The first ready batch from any shard: ``(shard_id, batch with weights, indices and keys)``."""
+        while True:
+            self._request(learner_step)
+            if not self._requests:  # every shard refused lately: wait for the first retry
+                time.sleep(max(0.0, min(self._retry_at) - time.monotonic()))
+                continue
+            [ref], _ = ray.wait(list(self._requests), num_returns=1)
+            shard = self._requests.pop(ref)
+            self._in_flight[shard] -= 1
+            sample = ray.get(ref)
+            if sample is not None:  # the shard's place in this feed's list is the id its priorities go back to
+                return shard, sample[1]
+            self.refusals += 1
+            self._retry_at[shard] = time.monotonic() + self.retry_seconds
+
+    def update_priorities(self, shard_id: int, indices, keys, priorities) -> None:
+        """Send a batch's new priorities to its shard; the shard drops those of items overwritten since."""
+        self.shards[shard_id].update_priorities.remote(indices, keys, priorities)
+
+    def _request(self, learner_step: int) -> None:
+        now = time.monotonic()
+        for shard, actor in enumerate(self.shards):
+            if self._retry_at[shard] > now:
+                continue
+            while self._in_flight[shard] < self.in_flight_per_shard:
+                self._requests[actor.sample.remote(self.batch_size, learner_step)] = shard
+                self._in_flight[shard] += 1
