@@ -2,7 +2,8 @@
 
     python benchmarks/throughput.py --algo impala --env CartPole-v1 --workers 1 --envs-per-worker 16 --seconds 30
 
-Runs rayrl's plan on a local Ray (no Tune: this measures the plan) and prints one JSON line.
+Runs rayrl's plan on a local Ray (no Tune: this measures the plan) and prints one JSON line; ``--memory`` adds each
+report's replay size and actors' private memory, to tell growth beyond the replay's own from the replay filling up.
 The first ``--warmup`` seconds (actor start-up, first weights) are excluded.
 """
 
@@ -15,7 +16,7 @@ import resource
 import time
 
 import ray
-from common import start_local_ray, throughput_parser
+from common import actor_private_mb, start_local_ray, throughput_parser
 
 from rayrl.algorithms import registry
 from rayrl.config import build_config, parse_overrides
@@ -25,6 +26,8 @@ def main() -> None:
     parser = throughput_parser(__doc__, warmup=10.0)
     parser.add_argument("--algo", default="impala", help="any algorithm rayrl registers")
     parser.add_argument("--set", nargs="*", default=[], help="further config overrides, key=value")
+    parser.add_argument("--memory", action="store_true",
+                        help="record each report's replay size and the private memory of each actor class")
     args = parser.parse_args()
 
     algo = registry.get(args.algo)
@@ -38,10 +41,13 @@ def main() -> None:
         plan.train_step()
     first = plan.progress.get_state()
     t0 = time.perf_counter()
-    samples = []
+    samples, memory = [], []
     while time.perf_counter() - t0 < args.seconds:
         result = plan.train_step()
         samples.append(round(result["env_steps_per_s"]))
+        now = time.perf_counter() - t0
+        if args.memory and (not memory or now - memory[-1]["t"] >= 10):
+            memory.append({"t": round(now), "replay_size": result.get("replay_size"), "private_mb": actor_private_mb()})
     elapsed = time.perf_counter() - t0
     last = plan.progress.get_state()
     print(json.dumps({
@@ -54,6 +60,7 @@ def main() -> None:
         "episode_return_mean": result["episode_return_mean"], "policy_lag_mean": result.get("policy_lag_mean"),
         "rollouts_dropped": result.get("rollouts_dropped"), "learner_device": getattr(plan, "device", None),
         "driver_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **({"memory_each_report": memory} if args.memory else {}),
         "overrides": args.set, "cpus": os.cpu_count(), "machine": platform.machine(),
     }))
     plan.stop()

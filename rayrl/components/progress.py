@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -39,13 +39,20 @@ class Progress:
     def _snapshot(self) -> tuple[float, int, int, int]:
         return time.perf_counter(), self.env_steps, self.env_steps_trained, self.updates
 
-    def report(self) -> dict[str, float]:
-        """Totals, the window's means and the rates since the previous report."""
+    def report(self, learner_metrics: Sequence[dict[str, float]] = (),
+               lags: Sequence[int] | None = None) -> dict[str, float]:
+        """Totals, the window's means and the rates since the previous report, the mean of each learner metric over
+        the updates since then (none if no update finished), and the policy lag of the batches since then."""
         now, steps, trained, updates = self._snapshot()
         then, steps0, trained0, updates0 = self._mark
         self._mark = (now, steps, trained, updates)
         dt = max(now - then, 1e-9)
-        return {
+        keys = learner_metrics[0].keys() if learner_metrics else ()
+        learner = {key: float(np.mean([m[key] for m in learner_metrics])) for key in keys}
+        if lags is not None:
+            learner.update(policy_lag_mean=float(np.mean(lags)) if lags else math.nan,
+                           policy_lag_max=float(max(lags)) if lags else math.nan)
+        return learner | {
             "timesteps_total": self.env_steps,
             "env_steps_trained": self.env_steps_trained,
             "learner_updates": self.updates,

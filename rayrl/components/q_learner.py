@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,15 +40,24 @@ class QLearner(Learner):
         """Sample these :class:`ReplayShard` actors from now on (see :class:`ReplayFeed`)."""
         self.feed = ReplayFeed(shards, batch_size=batch_size, in_flight_per_shard=in_flight_per_shard)
 
-    def train_from_replay(self, num_updates: int) -> tuple[dict[str, float], Weights]:
-        """``num_updates`` updates on batches from the connected shards, each batch's priorities sent back to its
-        shard; returns the updates' mean metrics and the new weights (published once per call, not per update)."""
+    def train_from_replay(self, num_updates: int, max_seconds: float = math.inf):
+        """Up to ``num_updates`` updates on batches from the connected shards, each batch's priorities sent back to
+        its shard; the call ends early after ``max_seconds``, so a plan's next call (a checkpoint's ``get_state``)
+        never waits on a replay that is still filling. Returns ``(metrics, updates, weights)``: the updates' mean
+        metrics (empty if none), their number, and the weights after them (published once per call)."""
+        deadline = time.monotonic() + max_seconds
         history = []
-        for _ in range(num_updates):
-            metrics, (shard_id, *new_priorities) = self._replay_update(self.feed.next(self.version))
+        while len(history) < num_updates:
+            sample = self.feed.next(self.version, deadline=deadline)
+            if sample is None:
+                break
+            metrics, (shard_id, *new_priorities) = self._replay_update(sample)
             self.feed.update_priorities(shard_id, *new_priorities)
             history.append(metrics)
-        return {key: float(np.mean([m[key] for m in history])) for key in history[0]}, self.get_weights()
+            if time.monotonic() >= deadline:
+                break
+        keys = history[0].keys() if history else ()
+        return {key: float(np.mean([m[key] for m in history])) for key in keys}, len(history), self.get_weights()
 
     def _replay_update(self, sample: tuple[int, Batch]):
         shard_id, batch = sample

@@ -7,6 +7,7 @@ priorities learner -> shard directly, without a round trip through the plan for 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Sequence
 
@@ -33,21 +34,26 @@ class ReplayFeed:
         self._retry_at = [0.0] * len(self.shards)
         self.refusals = 0
 
-    def next(self, learner_step: int) -> tuple[int, Batch]:
-        """The first ready batch from any shard: ``(shard_id, batch with weights, indices and keys)``."""
-        while True:
+    def next(self, learner_step: int, *, deadline: float = math.inf) -> tuple[int, Batch] | None:
+        """The first ready batch from any shard: ``(shard_id, batch with weights, indices and keys)``; None if
+        none came by ``deadline`` (``time.monotonic()`` seconds), say while every shard is still filling."""
+        while time.monotonic() < deadline:
             self._request(learner_step)
             if not self._requests:  # every shard refused lately: wait for the first retry
-                time.sleep(max(0.0, min(self._retry_at) - time.monotonic()))
+                time.sleep(max(0.0, min(min(self._retry_at), deadline) - time.monotonic()))
                 continue
-            [ref], _ = ray.wait(list(self._requests), num_returns=1)
-            shard = self._requests.pop(ref)
+            ready, _ = ray.wait(list(self._requests), num_returns=1,
+                                timeout=None if deadline == math.inf else max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            shard = self._requests.pop(ready[0])
             self._in_flight[shard] -= 1
-            sample = ray.get(ref)
+            sample = ray.get(ready[0])
             if sample is not None:  # the shard's place in this feed's list is the id its priorities go back to
                 return shard, sample[1]
             self.refusals += 1
             self._retry_at[shard] = time.monotonic() + self.retry_seconds
+        return None
 
     def update_priorities(self, shard_id: int, indices, keys, priorities) -> None:
         """Send a batch's new priorities to its shard; the shard drops those of items overwritten since."""

@@ -146,6 +146,9 @@ class WorkerSet:
         self.actors[index] = self._start(index)
         self.restarts += 1
 
+    def metrics(self) -> dict[str, int]:
+        return {"num_workers": len(self.actors), "worker_restarts": self.restarts}
+
     def stop(self) -> None:
         for actor in self.actors.values():
             ray.kill(actor, no_restart=True)

@@ -38,8 +38,8 @@ def test_actor_epsilons_follow_the_paper_s_formula():
     assert actor_epsilons(3, base=0.1, alpha=2.0) == pytest.approx([0.1, 0.01, 0.001])
 
 
-def test_train_step_reports_impala_s_metric_names_and_replay_size(cartpole_plan):
-    first = cartpole_plan.train_step()
+def test_train_step_reports_impala_s_metric_names_and_replay_size(cartpole_plan, train_until_updates):
+    first = train_until_updates(cartpole_plan)
     second = cartpole_plan.train_step()
     assert first["learner_updates"] >= 1
     assert second["timesteps_total"] > first["timesteps_total"] > 0
@@ -90,9 +90,9 @@ def test_a_killed_worker_is_replaced_and_the_run_goes_on(cartpole_plan, ray_sess
     assert result["timesteps_total"] > before
 
 
-def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_session, tmp_path):
-    for _ in range(2):
-        cartpole_plan.train_step()
+def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_session, tmp_path,
+                                                             train_until_updates):
+    train_until_updates(cartpole_plan)
     save_state({"algo": "apex", "config": cartpole_plan.config.to_dict(), "plan": cartpole_plan.get_state()},
                tmp_path)
     original = ray_session.get(cartpole_plan.learner.get_state.remote())["model"]
@@ -105,9 +105,21 @@ def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_
         model = ray_session.get(restored.learner.get_state.remote())["model"]
         assert any(k.startswith("target.") for k in model)
         assert all(torch.equal(model[k], original[k]) for k in original)
-        assert restored.train_step()["learner_updates"] > progress["updates"]
+        assert train_until_updates(restored)["learner_updates"] > progress["updates"]
     finally:
         restored.stop()
+
+
+def test_reports_and_checkpoints_come_while_the_replay_fills(ray_session):
+    plan = make_plan(learning_starts=40_000)  # more than the first reports collect
+    try:
+        first = plan.train_step()
+        assert first["learner_updates"] == 0 and 0 < first["timesteps_total"] < 40_000 and "loss" not in first
+        start = time.monotonic()
+        state = plan.get_state()  # queued behind learner calls that find no batch: they end within report_seconds
+        assert time.monotonic() - start < 10 and state["progress"]["updates"] == 0
+    finally:
+        plan.stop()
 
 
 def test_continuous_actions_are_a_one_line_error(ray_session):

@@ -5,10 +5,10 @@ import itertools
 
 import pytest
 
-from rayrl.algorithms.apex.plan import shard_of
+from rayrl.algorithms.apex.plan import OUTPUTS_PER_TURN, shard_of
 
 
-def shards_fed(rank: int, num_workers: int, num_shards: int, turns: int = 12) -> list[int]:
+def shards_fed(rank: int, num_workers: int, num_shards: int, turns: int = 12 * OUTPUTS_PER_TURN) -> list[int]:
     return [shard_of(rank, turn, num_workers=num_workers, num_shards=num_shards) for turn in range(turns)]
 
 
@@ -27,4 +27,6 @@ def test_with_fewer_workers_than_shards_each_shard_has_one_worker_taking_turns(n
     assert all(len(ranks) == 1 for ranks in owners.values())  # every shard fed, by one worker
     for rank, shards in fed.items():
         own = sorted(set(shards))
-        assert shards == list(itertools.islice(itertools.cycle(own), len(shards)))  # one output each, in turn
+        in_turns = itertools.chain.from_iterable(itertools.repeat(shard, OUTPUTS_PER_TURN)
+                                                 for shard in itertools.cycle(own))
+        assert shards == list(itertools.islice(in_turns, len(shards)))  # OUTPUTS_PER_TURN outputs each, in turn

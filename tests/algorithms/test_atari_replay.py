@@ -25,7 +25,7 @@ def test_pong_replay_costs_about_a_frame_per_transition(ray_session, algo, shard
     try:
         deadline = time.time() + 60
         while True:  # until every shard has been sampled: each one got its share of learning_starts
-            assert plan.train_step()["learner_updates"] >= 1
+            plan.train_step()
             stats = ray_session.get([actor.stats.remote() for actor in actors])
             if all(s["samples"] > 0 for s in stats) or time.time() > deadline:
                 break

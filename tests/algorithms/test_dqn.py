@@ -33,8 +33,8 @@ def cartpole_plan(ray_session):
     plan.stop()
 
 
-def test_train_step_reports_impala_s_metric_names(cartpole_plan):
-    first = cartpole_plan.train_step()
+def test_train_step_reports_impala_s_metric_names(cartpole_plan, train_until_updates):
+    first = train_until_updates(cartpole_plan)
     second = cartpole_plan.train_step()
     assert first["learner_updates"] >= 1
     assert second["timesteps_total"] > first["timesteps_total"] >= cartpole_plan.config.learning_starts
@@ -59,9 +59,9 @@ def test_learns_cartpole(cartpole_plan):
     assert best >= 150, f"mean return over the last 100 episodes only reached {best:.1f}"
 
 
-def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_session, tmp_path):
-    for _ in range(2):
-        cartpole_plan.train_step()
+def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_session, tmp_path,
+                                                             train_until_updates):
+    train_until_updates(cartpole_plan)
     save_state({"algo": "dqn", "config": cartpole_plan.config.to_dict(), "plan": cartpole_plan.get_state()}, tmp_path)
     original = ray_session.get(cartpole_plan.learner.get_state.remote())["model"]
     progress = cartpole_plan.progress.get_state()
@@ -73,7 +73,7 @@ def test_state_roundtrip_restores_counters_and_both_networks(cartpole_plan, ray_
         model = ray_session.get(restored.learner.get_state.remote())["model"]
         assert any(k.startswith("target.") for k in model)
         assert all(torch.equal(model[k], original[k]) for k in original)
-        assert restored.train_step()["learner_updates"] > progress["updates"]
+        assert train_until_updates(restored)["learner_updates"] > progress["updates"]
     finally:
         restored.stop()
 

@@ -1,5 +1,6 @@
 """The QLearner actor that start_q_learner makes from a DQN-family config: its settings and a replay update."""
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,15 +63,37 @@ def test_the_learner_samples_connected_shards_itself_skips_refusing_ones_and_ret
     try:
         ray.get(shards[0].add.remote(items))  # shard 1 stays below its minimum size: it refuses every sample
         ray.get(learner.connect_replay.remote(shards, batch_size=4, in_flight_per_shard=2))
-        metrics, weights = ray.get(learner.train_from_replay.options(num_returns=2).remote(6))
-        assert metrics["lr"] == pytest.approx(0.1) and np.isfinite(metrics["loss"]) and set(weights) == {"weight", "bias"}
+        metrics, updates, weights = ray.get(learner.train_from_replay.options(num_returns=3).remote(6))
+        assert updates == 6 and metrics["lr"] == pytest.approx(0.1) and np.isfinite(metrics["loss"])
+        assert set(weights) == {"weight", "bias"}
         stats = ray.get([shard.stats.remote() for shard in shards])  # queued after the priority updates
         assert [s["priority_updates"] for s in stats] == [6 * 4, 0]
 
         ray.get(shards[1].add.remote(items))
-        ray.get(learner.train_from_replay.remote(40))
+        ray.get(learner.train_from_replay.options(num_returns=3).remote(40))
         stats = ray.get([shard.stats.remote() for shard in shards])
         assert stats[1]["priority_updates"] > 0 and sum(s["priority_updates"] for s in stats) == 46 * 4
     finally:
         for actor in (learner, *shards):
+            ray.kill(actor)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_learner_call_on_a_replay_still_filling_ends_after_max_seconds_with_no_update():
+    import ray
+
+    from rayrl.components.replay_shard import ReplayShard
+
+    config = SimpleNamespace(learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.1, optimizer_eps=1e-8,
+                             rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
+    learner = start_q_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss)
+    shard = ray.remote(num_cpus=0)(ReplayShard).remote(0, 100, priority_exponent=0.6, min_size_to_sample=50)
+    try:
+        ray.get(learner.connect_replay.remote([shard], batch_size=4, in_flight_per_shard=2))
+        start = time.monotonic()
+        metrics, updates, _ = ray.get(learner.train_from_replay.options(num_returns=3).remote(10, 0.5))
+        assert (metrics, updates) == ({}, 0) and 0.5 <= time.monotonic() - start < 5
+        assert ray.get(learner.get_state.remote())["version"] == 0  # and the actor answers the next call
+    finally:
+        for actor in (learner, shard):
             ray.kill(actor)

@@ -57,7 +57,8 @@ class ApexConfig(CommonConfig):
     samples_in_flight_per_shard: int = 2
     """Sample requests kept outstanding on each shard, so a batch is ready whenever the learner is."""
     weights_publish_period: int = 10
-    """Learner updates per learner call; the weights after each call are published for the workers' pulls."""
+    """Learner updates per learner call (fewer if the call reaches report_seconds); the weights after each call are
+    published for the workers' pulls."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -22,7 +22,6 @@ import functools
 import time
 from typing import Any
 
-import numpy as np
 import ray
 
 from rayrl.algorithms.dqn.config import DQNConfig
@@ -86,25 +85,24 @@ class DQNPlan(LearnerPlanState):
         return self.config.num_workers if ahead < self.steps_per_call * self.config.num_workers else 0
 
     def train_step(self) -> dict[str, float]:
-        """Drive workers, replay and learner for ``report_seconds`` (or until the first update); return metrics."""
-        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
+        """Drive workers, replay and learner for ``report_seconds``; return metrics (while the replay fills to
+        ``learning_starts``, the env steps alone)."""
+        deadline = time.perf_counter() + self.config.report_seconds
         learner_metrics: list[dict[str, float]] = []
-        while time.perf_counter() < deadline or not learner_metrics:
+        while time.perf_counter() < deadline:
             self.workers.submit(self.weights, limit=self._worker_calls_allowed())
             while (len(self.updates_in_flight) < self.config.max_updates_in_flight
                    and self.updates_here + len(self.updates_in_flight) < self._updates_allowed()):
                 self._submit_update()
             ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
-                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
+                                timeout=max(0.0, deadline - time.perf_counter()))
             for ref in ready:
                 if self.workers.owns(ref):
                     self._insert(self.workers.collect(ref))
                 else:
                     learner_metrics.append(self._finish_update(ref))
-        metrics = self.progress.report()
-        for key in learner_metrics[0]:
-            metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
-        metrics.update(worker_restarts=self.workers.restarts, replay_size=ray.get(self.replay.size.remote()))
+        metrics = self.progress.report(learner_metrics)
+        metrics.update(self.workers.metrics(), replay_size=ray.get(self.replay.size.remote()))
         return metrics
 
     def _insert(self, collected: Collected | None) -> None:

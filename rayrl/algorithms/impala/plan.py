@@ -19,7 +19,6 @@ import time
 from collections import deque
 from typing import Any
 
-import numpy as np
 import ray
 
 from rayrl.algorithms.impala.config import ImpalaConfig
@@ -88,16 +87,8 @@ class ImpalaPlan(LearnerPlanState):
                 len(self.updates_in_flight) < self.config.max_updates_in_flight
             ):
                 lags += self._submit_update()
-        metrics = self.progress.report()
-        for key in learner_metrics[0] if learner_metrics else ():
-            metrics[key] = float(np.mean([m[key] for m in learner_metrics]))
-        metrics.update(
-            policy_lag_mean=float(np.mean(lags)) if lags else math.nan,
-            policy_lag_max=float(max(lags)) if lags else math.nan,
-            worker_restarts=self.workers.restarts,
-            num_workers=len(self.workers.actors),
-            rollouts_dropped=self.rollouts_dropped,
-        )
+        metrics = self.progress.report(learner_metrics, lags)
+        metrics.update(self.workers.metrics(), rollouts_dropped=self.rollouts_dropped)
         return metrics
 
     def _enqueue(self, collected: Collected | None) -> None:
