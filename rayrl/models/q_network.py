@@ -7,6 +7,8 @@ the split identifiable and keeps the advantages' scale stable, so V learns from 
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import torch
 from torch import nn
@@ -50,3 +52,19 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(obs))
+
+
+class OnlineAndTarget(nn.Module):
+    """The online Q-network and its target copy (Mnih et al. 2015): targets come from weights held fixed for
+    ``target_update_period`` updates, which keeps the regression target from chasing itself.
+
+    The target's parameters take no gradient; both live in one module so checkpoints hold both.
+    """
+
+    def __init__(self, online: nn.Module):
+        super().__init__()
+        self.online = online
+        self.target = copy.deepcopy(online).requires_grad_(False)
+
+    def sync_target(self) -> None:
+        self.target.load_state_dict(self.online.state_dict())

@@ -11,10 +11,11 @@ import torch
 
 from rayrl.algorithms import registry
 from rayrl.algorithms.dqn.config import DQNConfig
-from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
+from rayrl.algorithms.dqn.loss import dqn_loss
 from rayrl.checkpoint import load_state, save_state
 from rayrl.config import build_config
 from rayrl.errors import RayrlError
+from rayrl.models.q_network import OnlineAndTarget
 from rayrl.tune.study import load_study
 
 TUNE_CONFIGS = Path(__file__).parents[2] / "tune_configs" / "dqn"
@@ -111,7 +112,6 @@ def test_bad_config_values_are_one_line_errors(overrides):
 def test_loss_regresses_onto_the_target_network_s_values(double_q):
     """Zero reward, discount 1: the target is the target network's (double-)Q value at next_obs."""
     torch.manual_seed(0)
-    config = DQNConfig(double_q=double_q)
     online = torch.nn.Linear(3, 2)
     model = OnlineAndTarget(online)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def test_loss_regresses_onto_the_target_network_s_values(double_q):
     obs, next_obs = torch.randn(5, 3), torch.randn(5, 3)
     batch = {"obs": obs, "next_obs": next_obs, "action": torch.tensor([0, 1, 0, 1, 1]),
              "reward": torch.zeros(5), "discount": torch.ones(5), "weights": torch.ones(5)}
-    _, metrics = dqn_loss(model, batch, config)
+    _, metrics = dqn_loss(model, batch, double_q=double_q)
     q_next = model.target(next_obs)
     a_next = (model.online(next_obs) if double_q else q_next).argmax(-1)
     target = q_next.gather(1, a_next[:, None]).squeeze(1)

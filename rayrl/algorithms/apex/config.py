@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rayrl.config import CommonConfig, check
+from rayrl.algorithms.q_learning import QLearningConfig
+from rayrl.config import check
 
 
 def actor_epsilons(num_actors: int, *, base: float = 0.4, alpha: float = 7.0) -> list[float]:
@@ -16,31 +17,22 @@ def actor_epsilons(num_actors: int, *, base: float = 0.4, alpha: float = 7.0) ->
 
 
 @dataclass(frozen=True)
-class ApexConfig(CommonConfig):
+class ApexConfig(QLearningConfig):
+    # gamma 0.99, learning starts 50K, alpha 0.6 and beta 0.4: the paper's, as QLearningConfig.
     rollout_length: int = 50
     """Env steps per worker sample call and env: the paper's actors push their local buffer every 50 steps."""
-    gamma: float = 0.99
-    """Discount."""
     n_step: int = 3
     """Steps per transition (the paper: 3)."""
     double_q: bool = True
-    """Double Q-learning targets (van Hasselt et al. 2016), as the paper; False for plain max targets."""
+    """Double Q-learning targets, as the paper."""
     dueling: bool = True
-    """A dueling head (Wang et al. 2016), as the paper."""
+    """A dueling head, as the paper."""
     buffer_size: int = 2_000_000
     """Replay capacity in transitions, split evenly over the shards."""
     num_replay_shards: int = 4
     """Replay shard actors (no CPU reserved each); each worker keeps to one of them (see plan.shard_of)."""
-    learning_starts: int = 50_000
-    """Transitions stored (over all shards) before the learner starts sampling."""
     batch_size: int = 512
-    """Transitions per learner update."""
     target_update_period: int = 2500
-    """Learner updates between copies of the online network into the target network."""
-    priority_exponent: float = 0.6
-    """alpha of proportional prioritized replay."""
-    importance_exponent: float = 0.4
-    """beta of prioritized replay, constant as in the paper."""
     epsilon_base: float = 0.4
     """Actor i of N explores with epsilon_base^(1 + epsilon_alpha i / (N - 1)); one actor is one env stream."""
     epsilon_alpha: float = 7.0
@@ -62,17 +54,9 @@ class ApexConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
-        check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
-        check(1 <= self.n_step <= self.rollout_length, "n_step", self.n_step, "use 1 to rollout_length steps")
         check(self.num_replay_shards >= 1, "num_replay_shards", self.num_replay_shards, "use 1 or more")
-        check(self.batch_size >= 1, "batch_size", self.batch_size, "use 1 or more transitions")
         check(self.buffer_size >= self.batch_size * self.num_replay_shards, "buffer_size", self.buffer_size,
               "hold at least one batch per shard")
-        check(self.learning_starts >= 1, "learning_starts", self.learning_starts, "use 1 or more transitions")
-        check(self.target_update_period >= 1, "target_update_period", self.target_update_period, "use 1 or more")
-        check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
-        check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
         check(0.0 <= self.epsilon_base <= 1.0, "epsilon_base", self.epsilon_base, "use a rate in [0, 1]")
         check(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "use 0 or more")
         check(self.pull_period_steps >= 0, "pull_period_steps", self.pull_period_steps, "use 0 or more steps")

@@ -22,25 +22,20 @@ never waits on a replay that is still filling.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import Counter
 from typing import Any
 
 import ray
 
+from rayrl.algorithms import q_learning
 from rayrl.algorithms.apex.config import ApexConfig, actor_epsilons
-from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.envs import frame_stack_depth, make_env
-from rayrl.models.q_network import QNetwork
-
 
 OUTPUTS_PER_TURN = 16
 """Consecutive outputs a worker sends to one shard before it moves to its next, when it feeds several."""
@@ -62,14 +57,7 @@ def shard_of(rank: int, turn: int, *, num_workers: int, num_shards: int) -> int:
 class ApexPlan(LearnerPlanState):
     def __init__(self, config: ApexConfig):
         c = self.config = config
-        probe = make_env(c.env, env_kwargs=c.env_kwargs)
-        q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, c.hidden_sizes,
-                                         c.dueling)
-        q_network_fn()  # fail here, in one line, on spaces the model cannot handle
-        frame_stack = frame_stack_depth(probe)  # the workers send frame chunks then: each frame is stored once
-        probe.close()
-        self.learner = start_q_learner(c, model_fn=lambda: OnlineAndTarget(q_network_fn()),
-                                       loss_fn=functools.partial(dqn_loss, config=c))
+        self.learner, frame_stack = q_learning.start_learner(c)  # frame_stack: Atari frames are stored once
         S = c.num_replay_shards
         self.shards = [
             ray.remote(num_cpus=0)(ReplayShard).remote(
@@ -95,10 +83,8 @@ class ApexPlan(LearnerPlanState):
         B = c.num_envs_per_worker
         # Each env stream is one of the paper's actors; indices of elastic workers past the last one wrap around.
         first = index * B % len(self.epsilons)
-        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=B, rollout_length=c.rollout_length,
-                    hidden_sizes=c.hidden_sizes, dueling=c.dueling, n_step=c.n_step, gamma=c.gamma,
-                    epsilon=tuple(self.epsilons[first:first + B]), pull_period_steps=c.pull_period_steps,
-                    initial_priorities=True, seed=c.seed + 1000 * index + 100_000 * incarnation)
+        return q_learning.worker_kwargs(c, index, incarnation, epsilon=tuple(self.epsilons[first:first + B]),
+                                        pull_period_steps=c.pull_period_steps, initial_priorities=True)
 
     def train_step(self) -> dict[str, float]:
         """Drive workers and learner for ``report_seconds``; return metrics.

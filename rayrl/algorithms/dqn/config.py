@@ -4,41 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rayrl.config import CommonConfig, check
+from rayrl.algorithms.q_learning import QLearningConfig
+from rayrl.config import check
 
 
 @dataclass(frozen=True)
-class DQNConfig(CommonConfig):
+class DQNConfig(QLearningConfig):
+    # rollout_length 4 (an update every 4 steps), n_step 1, no double Q or dueling, replay 1M, learning starts 50K,
+    # batch 32, target update every 10K updates: the paper's, as QLearningConfig.
     num_workers: int = 1
     """Rollout workers: DQN has one actor; more act with the same epsilon schedule."""
     num_envs_per_worker: int = 1
     """Envs per worker (the paper: one)."""
-    rollout_length: int = 4
-    """Env steps per worker sample call and env (the paper: an update every 4 steps)."""
-    gamma: float = 0.99
-    """Discount."""
-    n_step: int = 1
-    """Steps per transition: 1 is Nature DQN; Ape-X and Rainbow use 3."""
-    double_q: bool = False
-    """Double Q-learning targets (van Hasselt et al. 2016): the online network selects, the target evaluates."""
-    dueling: bool = False
-    """A dueling head (Wang et al. 2016)."""
-    buffer_size: int = 1_000_000
-    """Replay capacity in transitions."""
-    learning_starts: int = 50_000
-    """Env steps collected before the first update (the paper's replay start size)."""
-    batch_size: int = 32
-    """Transitions per learner update."""
     samples_per_insert: float = 8.0
     """Replayed transitions per env step: 32 every 4 steps in the paper. The plan holds actors and learner to it."""
-    target_update_period: int = 10_000
-    """Learner updates between copies of the online network into the target network."""
     prioritized_replay: bool = False
     """Proportional prioritized replay (Schaul et al. 2016) with priorities |TD error| + eps."""
-    priority_exponent: float = 0.6
-    """alpha of prioritized replay (Ape-X: 0.6)."""
-    importance_exponent: float = 0.4
-    """beta of prioritized replay, constant as in Ape-X."""
     epsilon_start: float = 1.0
     """Exploration rate at the first step."""
     epsilon_end: float = 0.1
@@ -63,16 +44,7 @@ class DQNConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
-        check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
-        check(1 <= self.n_step <= self.rollout_length, "n_step", self.n_step, "use 1 to rollout_length steps")
-        check(self.batch_size >= 1, "batch_size", self.batch_size, "use 1 or more transitions")
-        check(self.buffer_size >= self.batch_size, "buffer_size", self.buffer_size, "hold at least one batch")
-        check(self.learning_starts >= 1, "learning_starts", self.learning_starts, "use 1 or more env steps")
         check(self.samples_per_insert > 0, "samples_per_insert", self.samples_per_insert, "use a positive ratio")
-        check(self.target_update_period >= 1, "target_update_period", self.target_update_period, "use 1 or more")
-        check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
-        check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
         for key in ("epsilon_start", "epsilon_end"):
             check(0.0 <= getattr(self, key) <= 1.0, key, getattr(self, key), "use a rate in [0, 1]")
         check(self.epsilon_timesteps >= 1, "epsilon_timesteps", self.epsilon_timesteps, "use 1 or more")

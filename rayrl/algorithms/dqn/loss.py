@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
-from torch import nn
 
-from rayrl.algorithms.dqn.config import DQNConfig
-from rayrl.ops import double_q_learning_target, huber_loss, q_learning_target, td_error, td_priorities
-
-
-class OnlineAndTarget(nn.Module):
-    """The online Q-network and its target copy (Mnih et al. 2015): targets come from weights held fixed for
-    ``target_update_period`` updates, which keeps the regression target from chasing itself.
-
-    The target's parameters take no gradient; both live in one module so checkpoints hold both.
-    """
-
-    def __init__(self, online: nn.Module):
-        super().__init__()
-        self.online = online
-        self.target = copy.deepcopy(online).requires_grad_(False)
-
-    def sync_target(self) -> None:
-        self.target.load_state_dict(self.online.state_dict())
+from rayrl.models.q_network import OnlineAndTarget
+from rayrl.ops import (
+    double_q_learning_target,
+    huber_loss,
+    q_learning_target,
+    td_error,
+    td_priorities,
+)
 
 
-def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], config: DQNConfig):
+def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], *, double_q: bool):
     """``mean_i w_i huber(target_i - q_tm1(s_i, a_i))`` over n-step transitions ``[N]`` (see TransitionWorker).
 
     ``target = r_t + discount_t max_a q_target(s', a)``, or with ``double_q``
@@ -38,7 +25,7 @@ def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], config: DQN
     q_tm1 = model.online(batch["obs"])
     with torch.no_grad():
         q_t_value = model.target(batch["next_obs"])
-        if config.double_q:
+        if double_q:
             target = double_q_learning_target(r_t=batch["reward"], discount_t=batch["discount"],
                                               q_t_value=q_t_value, q_t_selector=model.online(batch["next_obs"]))
         else:

@@ -18,37 +18,26 @@ each frame once (``frame_stack``; :class:`~rayrl.replay.FrameStackStorage`), abo
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
 import ray
 
+from rayrl.algorithms import q_learning
 from rayrl.algorithms.dqn.config import DQNConfig
-from rayrl.algorithms.dqn.loss import OnlineAndTarget, dqn_loss
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.q_learner import start_q_learner
 from rayrl.components.replay_shard import ReplayShard
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.envs import frame_stack_depth, make_env
-from rayrl.models.q_network import QNetwork
 from rayrl.replay import LinearSchedule
 
 
 class DQNPlan(LearnerPlanState):
     def __init__(self, config: DQNConfig):
         self.config = config
-        probe = make_env(config.env, env_kwargs=config.env_kwargs)
-        q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space,
-                                         config.hidden_sizes, config.dueling)
-        q_network_fn()  # fail here, in one line, on spaces the model cannot handle
-        frame_stack = frame_stack_depth(probe)  # the workers send frame chunks then: each frame is stored once
-        probe.close()
-        self.learner = start_q_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
-                                       loss_fn=functools.partial(dqn_loss, config=config))
+        self.learner, frame_stack = q_learning.start_learner(config)
         self.replay = ray.remote(num_cpus=0)(ReplayShard).remote(
             0, config.buffer_size,
             priority_exponent=config.priority_exponent if config.prioritized_replay else None,
@@ -66,11 +55,8 @@ class DQNPlan(LearnerPlanState):
 
     def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
         c = self.config
-        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker,
-                    rollout_length=c.rollout_length, hidden_sizes=c.hidden_sizes, dueling=c.dueling,
-                    n_step=c.n_step, gamma=c.gamma,
-                    epsilon=LinearSchedule(c.epsilon_start, c.epsilon_end, c.epsilon_timesteps),
-                    seed=c.seed + 1000 * index + 100_000 * incarnation)
+        return q_learning.worker_kwargs(c, index, incarnation,
+                                        epsilon=LinearSchedule(c.epsilon_start, c.epsilon_end, c.epsilon_timesteps))
 
     def _updates_allowed(self) -> int:
         """Updates the env steps collected so far pay for at ``samples_per_insert``."""

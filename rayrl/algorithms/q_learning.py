@@ -1,0 +1,78 @@
+"""What the Q-learning algorithms share (DQN, Ape-X; GORILA and R2D2 to come): config fields, the learner actor
+with DQN's loss, and the transition workers' arguments. Each algorithm's config overrides only the defaults that
+differ, and its plan adds only what its paper adds (a replay ratio, shards and per-actor epsilons)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from rayrl.config import CommonConfig, check
+
+
+@dataclass(frozen=True)
+class QLearningConfig(CommonConfig):
+    rollout_length: int = 4
+    """Env steps per worker sample call and env."""
+    gamma: float = 0.99
+    """Discount."""
+    n_step: int = 1
+    """Steps per transition: 1 is Nature DQN; Ape-X and Rainbow use 3."""
+    double_q: bool = False
+    """Double Q-learning targets (van Hasselt et al. 2016): the online network selects, the target evaluates."""
+    dueling: bool = False
+    """A dueling head (Wang et al. 2016)."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions."""
+    learning_starts: int = 50_000
+    """Transitions collected before the learner starts sampling (the paper's replay start size)."""
+    batch_size: int = 32
+    """Transitions per learner update."""
+    target_update_period: int = 10_000
+    """Learner updates between copies of the online network into the target network."""
+    priority_exponent: float = 0.6
+    """alpha of proportional prioritized replay (Schaul et al. 2016; Ape-X: 0.6)."""
+    importance_exponent: float = 0.4
+    """beta of prioritized replay, constant as in Ape-X."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
+        check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
+        check(1 <= self.n_step <= self.rollout_length, "n_step", self.n_step, "use 1 to rollout_length steps")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "use 1 or more transitions")
+        check(self.buffer_size >= self.batch_size, "buffer_size", self.buffer_size, "hold at least one batch")
+        check(self.learning_starts >= 1, "learning_starts", self.learning_starts, "use 1 or more transitions")
+        check(self.target_update_period >= 1, "target_update_period", self.target_update_period, "use 1 or more")
+        check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
+        check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
+
+
+def start_learner(config: QLearningConfig):
+    """The :class:`~rayrl.components.q_learner.QLearner` actor for ``config``'s env (online and target Q-network,
+    DQN's loss), and the env's frame-stack depth (None unless Atari), with which replay stores each frame once."""
+    # Imported here, not above: configs load without torch, so the CLI checks its input before torch and Ray start.
+    from rayrl.algorithms.dqn.loss import dqn_loss
+    from rayrl.components.q_learner import start_q_learner
+    from rayrl.envs import frame_stack_depth, make_env
+    from rayrl.models.q_network import OnlineAndTarget, QNetwork
+
+    probe = make_env(config.env, env_kwargs=config.env_kwargs)
+    q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, config.hidden_sizes,
+                                     config.dueling)
+    q_network_fn()  # fail here, in one line, on spaces the model cannot handle
+    frame_stack = frame_stack_depth(probe)
+    probe.close()
+    learner = start_q_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
+                              loss_fn=functools.partial(dqn_loss, double_q=config.double_q))
+    return learner, frame_stack
+
+
+def worker_kwargs(config: QLearningConfig, index: int, incarnation: int, **extra: Any) -> dict[str, Any]:
+    """:class:`~rayrl.components.transition_worker.TransitionWorker` arguments of worker ``index``: the env, model
+    and n-step settings every Q-learning plan passes, fresh seeds per incarnation, and the plan's ``extra``."""
+    c = config
+    return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker, rollout_length=c.rollout_length,
+                hidden_sizes=c.hidden_sizes, dueling=c.dueling, n_step=c.n_step, gamma=c.gamma,
+                seed=c.seed + 1000 * index + 100_000 * incarnation, **extra)
