@@ -5,7 +5,7 @@
 Uses RLlib's new API stack with its DQN defaults (batch 32, one update per sampling round, double Q, dueling,
 prioritized episode replay), or ``--training-intensity`` (replayed per sampled env step, rayrl's
 ``samples_per_insert``) and ``--train-batch-size`` to match a rayrl config; Atari ids get RLlib's Atari wrapper
-as in ``rllib_impala_throughput.py``. RLlib's DQN samples and trains in turn, in one ``training_step``, so env
+(``rllib_common.py``). RLlib's DQN samples and trains in turn, in one ``training_step``, so env
 steps/s and updates/s trade against each other. Prints one JSON line; the first ``--warmup`` seconds are excluded.
 """
 
@@ -17,10 +17,10 @@ import platform
 import time
 
 import ray
+import rllib_common
 from common import start_local_ray, throughput_parser
 from ray.rllib.algorithms.dqn import DQNConfig
 from ray.rllib.utils.metrics import ALL_MODULES, LEARNER_RESULTS, NUM_ENV_STEPS_TRAINED_LIFETIME
-from rllib_impala_throughput import make_atari, sampled
 
 
 def trained(result: dict) -> int:
@@ -32,21 +32,12 @@ def main() -> None:
     parser = throughput_parser(__doc__, warmup=15.0)
     parser.add_argument("--training-intensity", type=float, help="replayed per sampled env step (RLlib: auto)")
     parser.add_argument("--train-batch-size", type=int, default=32, help="transitions per update (RLlib's 32)")
-    parser.add_argument("--gpus", type=float, default=0.0, help="GPUs for RLlib's learner")
+    rllib_common.add_gpus_flag(parser)
     args = parser.parse_args()
 
     start_local_ray(args.workers)
-    env, env_config = args.env, {}
-    if args.env.startswith("ALE/"):
-        from ray.tune.registry import register_env
-
-        register_env("atari", lambda cfg: make_atari(args.env, cfg))
-        env, env_config = "atari", {"frameskip": 1, "full_action_space": False}
     config = (
-        DQNConfig()
-        .environment(env, env_config=env_config, clip_rewards=args.env.startswith("ALE/") or None)
-        .env_runners(num_env_runners=args.workers, num_envs_per_env_runner=args.envs_per_worker)
-        .learners(num_learners=0, num_gpus_per_learner=args.gpus)
+        rllib_common.configure(DQNConfig(), args)
         .training(train_batch_size_per_learner=args.train_batch_size, training_intensity=args.training_intensity)
         # A result every second instead of every 1,000 env steps (RLlib's DQN default), so the measured window
         # ends near --seconds even when one env steps once per update; what a training step does is unchanged.
@@ -56,7 +47,7 @@ def main() -> None:
     start = time.perf_counter()
     while time.perf_counter() - start < args.warmup:
         result = algo.train()
-    steps0, trained0, t0 = sampled(result), trained(result), time.perf_counter()
+    steps0, trained0, t0 = rllib_common.sampled(result), trained(result), time.perf_counter()
     while time.perf_counter() - t0 < args.seconds:
         result = algo.train()
     elapsed = time.perf_counter() - t0
@@ -64,7 +55,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "rllib_dqn_throughput", "env": args.env, "workers": args.workers,
         "envs_per_worker": args.envs_per_worker, "seconds": round(elapsed, 1),
-        "env_steps_per_s": round((sampled(result) - steps0) / elapsed),
+        "env_steps_per_s": round((rllib_common.sampled(result) - steps0) / elapsed),
         "trained_steps_per_s": round(trained_per_s),
         "learner_updates_per_s": round(trained_per_s / args.train_batch_size, 2),
         "train_batch_size": args.train_batch_size, "training_intensity": args.training_intensity,
