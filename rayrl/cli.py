@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.modules["ray"].shutdown()
 
 
-def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
+def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
     """(algorithm, config, stop criteria, checkpoint to restore) from the command line, checked before Ray starts."""
     from rayrl.algorithms import registry
     from rayrl.checkpoint import find_latest_checkpoint, load_state
@@ -103,28 +103,48 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None]:
                       ("stop_seconds", "time_total_s")):
         if getattr(args, flag) is not None:
             stop[key] = getattr(args, flag)
-    _check_env(algo, config)
-    return algo, config, stop, (str(restore) if restore else None)
+    transition_bytes = _check_env(algo, config)
+    return algo, config, stop, (str(restore) if restore else None), transition_bytes
 
 
-def _check_env(algo, config) -> None:
-    """Build the env once here, so a bad id or an unsupported space fails before Ray starts."""
-    from rayrl.envs import make_env
+def _check_env(algo, config) -> int:
+    """Build the env once here, so a bad id or an unsupported space fails before Ray starts; returns what a replay
+    transition of this env costs."""
+    from rayrl.envs import frame_stack_depth, make_env
+    from rayrl.replay import bytes_per_transition
 
     env = make_env(config.env, env_kwargs=config.env_kwargs)
     try:
         algo.check_spaces(env.observation_space, env.action_space)
+        space = env.observation_space
+        return bytes_per_transition(space.shape, space.dtype, frame_stack=frame_stack_depth(env))
     finally:
         env.close()
 
+
+def _check_replay_memory(config, transition_bytes: int) -> None:
+    """A replay that cannot fit the Ray cluster's memory fails now, in one line, not when a shard runs out of
+    memory an hour into the run."""
+    import ray
+
+    buffer_size = getattr(config, "buffer_size", 0)
+    memory = ray.cluster_resources().get("memory", 0)
+    if memory and buffer_size * transition_bytes > memory:
+        fits = int(0.8 * memory / transition_bytes)
+        fits = round(fits, 1 - len(str(fits)) + 1)  # two significant digits
+        raise RayrlError(f"buffer_size={buffer_size:,} needs ~{buffer_size * transition_bytes / 2**30:.1f} GiB of "
+                         f"replay memory, more than the Ray cluster's {memory / 2**30:.1f} GiB; lower it, e.g. "
+                         f"--set buffer_size={fits}")
+
 def train(args, start: float) -> int:
-    algo, config, stop, restore = resolve(args)
+    algo, config, stop, restore, transition_bytes = resolve(args)
     from ray import tune
 
     from rayrl.tune.runs import run_config, start_ray
     from rayrl.tune.trainable import RayrlTrainable, required_cpus, trial_config
 
     start_ray(args.address, required_cpus(config))
+    _check_replay_memory(config, transition_bytes)
     name = args.name or f"{algo.name}_{config.env.replace('/', '-')}_{time.strftime('%Y%m%d-%H%M%S')}"
     tuner = tune.Tuner(
         RayrlTrainable,

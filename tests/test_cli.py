@@ -54,6 +54,13 @@ def test_unsupported_action_space(tmp_path):
                             env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
     assert_one_line_error(result, "action space", "Discrete")
 
+def test_a_replay_larger_than_the_cluster_s_memory_is_one_line_before_training():
+    # Ray prints a notice on start-up where a ~/.ray/auth_token exists; this test is about rayrl's line only.
+    env = {**__import__("os").environ, "RAY_AUTH_MODE": "disabled"}
+    result = subprocess.run([sys.executable, "-m", "rayrl.cli", "train", "dqn", "--env", "CartPole-v1", "--set",
+                             "buffer_size=10000000000"], capture_output=True, text=True, timeout=120, env=env)
+    assert_one_line_error(result, "buffer_size=10,000,000,000 needs", "GiB of replay memory", "--set buffer_size=")
+
 def test_corrupt_checkpoint_for_resume(tmp_path):
     checkpoint = tmp_path / "run" / "checkpoint_000000"
     checkpoint.mkdir(parents=True)

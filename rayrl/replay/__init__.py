@@ -14,7 +14,7 @@ from rayrl.replay.buffers import (
     Sampler,
     uniform_sampler,
 )
-from rayrl.replay.storage import FrameStackStorage, Inserted, RingStorage, Storage
+from rayrl.replay.storage import FrameStackStorage, Inserted, RingStorage, Storage, bytes_per_transition
 from rayrl.replay.sum_tree import SumTree
 
 __all__ = [
@@ -29,5 +29,6 @@ __all__ = [
     "Sampler",
     "Storage",
     "SumTree",
+    "bytes_per_transition",
     "uniform_sampler",
 ]

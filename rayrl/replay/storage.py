@@ -360,6 +360,14 @@ class FrameStackStorage:
         return positions
 
 
+def bytes_per_transition(obs_shape: tuple[int, ...], obs_dtype, *, frame_stack: int | None = None) -> int:
+    """About what one stored transition costs once the replay is full: ``obs`` and ``next_obs`` whole, or with a
+    frame stack one frame (:class:`FrameStackStorage`), plus the action, reward, discount, key, frame links and
+    sum-tree leaves (Pong measured 7,211 bytes: a 7,056-byte frame and 155)."""
+    obs_bytes = int(np.prod(obs_shape)) * np.dtype(obs_dtype).itemsize
+    return obs_bytes // frame_stack + 160 if frame_stack else 2 * obs_bytes + 96
+
+
 def _fingerprint(frame: np.ndarray) -> int:
     """A hash of one frame's pixels: it finds candidate tails; a full comparison confirms them."""
     return hash(frame.tobytes())

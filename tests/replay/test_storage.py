@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rayrl.replay import FrameStackStorage, RingStorage
+from rayrl.replay import FrameStackStorage, RingStorage, SumTree, bytes_per_transition
 
 from .fake_streams import FakeStreams, assert_stacks_correct, decode_frames, encode_frame
 
@@ -203,3 +203,21 @@ def test_a_chunk_must_hold_context_and_bootstrap_frames():
         storage.add({**chunk, "frames": chunk["frames"][:-1], "first": chunk["first"][:-1]})
     with pytest.raises(ValueError, match="B"):
         storage.add({**chunk, "action": chunk["action"][:, :0]})
+
+
+@pytest.mark.parametrize("capacity", [1000, 1025])  # a sum tree's leaves round up to a power of two
+def test_bytes_per_transition_covers_what_a_full_prioritized_replay_holds(capacity):
+    tree = SumTree(capacity)
+    tree_bytes = sum(a.nbytes for a in vars(tree).values() if isinstance(a, np.ndarray))
+    ring = RingStorage(capacity)
+    ring.add({"obs": np.zeros((2, 4), np.float32), "action": np.zeros(2, np.int64), "reward": np.zeros(2, np.float32),
+              "discount": np.zeros(2, np.float32), "next_obs": np.zeros((2, 4), np.float32)})
+    held = (ring.nbytes + tree_bytes) / capacity
+    assert held <= bytes_per_transition((4,), np.float32) <= 1.5 * held
+    frames = FrameStackStorage(capacity, stack=4)
+    T, B = 4, 2
+    frames.add({"frames": np.zeros((3 + T + 1, B, 84, 84), np.uint8), "first": np.ones((3 + T + 1, B), bool),
+                "action": np.zeros((T, B), np.int64), "reward": np.zeros((T, B), np.float32),
+                "discount": np.zeros((T, B), np.float32)})
+    held = (frames.nbytes + tree_bytes) / capacity
+    assert held <= bytes_per_transition((4, 84, 84), np.uint8, frame_stack=4) <= 1.05 * held
