@@ -87,3 +87,16 @@ class ReplayShard:
 
     def stats(self) -> dict[str, int]:
         return {"shard_id": self.shard_id, "priority_updates": self.priority_updates, **self.buffer.stats()}
+
+
+def surface_errors(calls: list) -> list:
+    """Raise the error of any finished call among ``calls`` (object refs of fire-and-forget ``add`` calls); return
+    the unfinished ones. A plan checks its adds once a report, so a shard that failed (a bad batch, out of memory)
+    ends the trial, for Tune to retry from its checkpoint, instead of starving the learner unseen."""
+    import ray
+
+    if not calls:
+        return calls
+    finished, pending = ray.wait(calls, num_returns=len(calls), timeout=0)
+    ray.get(finished)
+    return pending

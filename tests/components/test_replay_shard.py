@@ -78,3 +78,18 @@ def test_shard_as_a_ray_actor():
     assert ray.get(shard.size.remote()) == 30
     assert ray.get(shard.stats.remote())["stale_priority_updates"] == 0
     ray.kill(shard)
+
+
+def test_a_failed_add_surfaces_when_the_plan_checks_its_adds(ray_session):
+    from rayrl.components.replay_shard import surface_errors
+
+    shard = ray_session.remote(num_cpus=0)(ReplayShard).remote(0, capacity=10)
+    try:
+        good = shard.add.remote(transitions(0, 2))
+        bad = shard.add.remote({"obs": np.zeros((2, 1), np.float32)})  # a field missing: the shard refuses it
+        ray_session.wait([good, bad], num_returns=2)
+        assert surface_errors([good]) == []
+        with pytest.raises(ValueError, match="differ from the stored"):
+            surface_errors([good, bad])
+    finally:
+        ray_session.kill(shard)

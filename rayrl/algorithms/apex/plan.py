@@ -32,7 +32,7 @@ from rayrl.algorithms import q_learning
 from rayrl.algorithms.apex.config import ApexConfig, actor_epsilons
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.replay_shard import ReplayShard
+from rayrl.components.replay_shard import ReplayShard, surface_errors
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
@@ -75,6 +75,7 @@ class ApexPlan(LearnerPlanState):
         self.progress = Progress()
         self._outputs: Counter[int] = Counter()  # outputs inserted, per worker index
         self._learner_calls: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # metrics ref -> [updates, weights] refs
+        self._adds: list[ray.ObjectRef] = []  # shard inserts not yet checked
         self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
         self.device = ray.get(self.learner.device_name.remote())
 
@@ -109,6 +110,7 @@ class ApexPlan(LearnerPlanState):
                 else:
                     if metrics := self._finish_learner_call(ref):
                         learner_metrics.append(metrics)
+        self._adds = surface_errors(self._adds)
         metrics = self.progress.report(learner_metrics, lags)
         metrics.update(self.workers.metrics(),
                        replay_size=sum(ray.get([shard.size.remote() for shard in self.shards])))
@@ -123,7 +125,7 @@ class ApexPlan(LearnerPlanState):
         shard = shard_of(workers.index(collected.worker), self._outputs[collected.worker],
                          num_workers=len(workers), num_shards=self.config.num_replay_shards)
         self._outputs[collected.worker] += 1
-        self.shards[shard].add.remote(collected.rollout)
+        self._adds.append(self.shards[shard].add.remote(collected.rollout))
 
     def _finish_learner_call(self, metrics_ref: ray.ObjectRef) -> dict[str, float]:
         updates_ref, weights_ref = self._learner_calls.pop(metrics_ref)

@@ -27,7 +27,7 @@ from rayrl.algorithms import q_learning
 from rayrl.algorithms.dqn.config import DQNConfig
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.replay_shard import ReplayShard
+from rayrl.components.replay_shard import ReplayShard, surface_errors
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
@@ -50,6 +50,7 @@ class DQNPlan(LearnerPlanState):
         self.env_steps_here = 0  # since this plan started: the replay starts empty, even after a restore
         self.updates_here = 0
         self.updates_in_flight: dict[ray.ObjectRef, tuple[ray.ObjectRef, ray.ObjectRef]] = {}
+        self._adds: list[ray.ObjectRef] = []  # replay inserts not yet checked
         self.weights = PublishedWeights(0, [self.learner.get_weights.remote()])
         self.device = ray.get(self.learner.device_name.remote())
 
@@ -87,6 +88,7 @@ class DQNPlan(LearnerPlanState):
                     self._insert(self.workers.collect(ref))
                 else:
                     learner_metrics.append(self._finish_update(ref))
+        self._adds = surface_errors(self._adds)
         metrics = self.progress.report(learner_metrics)
         metrics.update(self.workers.metrics(), replay_size=ray.get(self.replay.size.remote()))
         return metrics
@@ -96,7 +98,8 @@ class DQNPlan(LearnerPlanState):
             return
         self.progress.add_episodes(collected.stats)
         self.env_steps_here += collected.stats.env_steps
-        self.replay.add.remote(collected.rollout)  # actor calls run in order: later samples see these transitions
+        # Actor calls run in order: later samples see these transitions.
+        self._adds.append(self.replay.add.remote(collected.rollout))
 
     def _submit_update(self) -> None:
         sample_ref = self.replay.sample.remote(self.config.batch_size, self.progress.updates)
