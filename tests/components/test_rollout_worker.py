@@ -11,14 +11,6 @@ from rayrl.models import ActorCritic
 T, B = 5, 3
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """The worker limits torch to one thread for the whole process; give the other tests their threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_worker(env: str = "CartPole-v1", **kwargs) -> RolloutWorker:
     return RolloutWorker(**{"env": env, "num_envs": B, "rollout_length": T, "seed": 0, "hidden_sizes": (16,),
                             **kwargs})

@@ -12,14 +12,6 @@ from rayrl.replay import LinearSchedule
 COUNTDOWN = "tests.envs.dummy_env:CountdownEnv"
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """The worker limits torch to one thread for the whole process; give the other tests their threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def slow_n_step_transitions(obs, action, reward, terminated, truncated, n, gamma):
     """Ground truth: one start and one env at a time, walking the window step by step."""
     out = {"obs": [], "action": [], "reward": [], "discount": [], "next_obs": []}

@@ -14,14 +14,6 @@ FRAMES = "tests.envs.dummy_env:StackedFramesEnv"
 PONG = "ALE/Pong-v5"
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """The worker limits torch to one thread for the whole process; give the other tests their threads back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def env_log(monkeypatch) -> dict[str, list]:
     """Every observation, action, reward and episode end the VectorEnvs made from now on return, in order."""
