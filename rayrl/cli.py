@@ -177,7 +177,7 @@ def study(args, start: float) -> int:
     from rayrl.tune.study import load_study
 
     spec = load_study(args.study, parse_overrides(args.set))
-    _check_env(spec.algo, spec.config)
+    transition_bytes = _check_env(spec.algo, spec.config)
     from ray import tune
 
     from rayrl.tune.runs import run_config, start_ray
@@ -185,6 +185,7 @@ def study(args, start: float) -> int:
     from rayrl.tune.trainable import RayrlTrainable
 
     start_ray(args.address, max_trial_cpus(spec))
+    _check_replay_memory(spec.config, transition_bytes)  # one trial's replay, with the base config
     if args.resume:
         if not Path(args.resume).expanduser().is_dir():
             raise RayrlError(f"--resume path does not exist: {args.resume}")
