@@ -166,7 +166,7 @@ class TransitionWorker:
                                          terminated=chunk["terminated"], truncated=chunk["truncated"],
                                          n=self.n_step, gamma=self.gamma)
         if self.initial_priorities:  # from the whole stacks, before frame chunks drop them
-            transitions["priority"] = self._priorities(transitions)
+            transitions["priority"] = self._priorities(chunk["obs"], transitions)
         valid = transitions.pop("valid")
         if self.frame_stack:
             del transitions["obs"], transitions["next_obs"]  # the chunk's frames hold them
@@ -176,18 +176,21 @@ class TransitionWorker:
         returns, lengths = self.envs.pop_episode_stats()
         return out, EpisodeStats(returns, lengths, T * B, self.policy_version)
 
-    def _priorities(self, transitions: Batch) -> np.ndarray:
+    def _priorities(self, obs: np.ndarray, transitions: Batch) -> np.ndarray:
         """``|n-step double-Q TD error| + eps`` from this worker's network (Horgan et al. 2018, sec. 3).
 
-        Ape-X's actors hold no target network, so the same (online) weights select and evaluate the bootstrap
-        action, which makes the double-Q target a max.
+        ``obs`` are the chunk's ``[L + 1, B, ...]`` observations: every transition's ``obs`` (the first T) and
+        ``next_obs`` (n later) is among them, so one forward pass over them gives both Q-values. Ape-X's actors hold
+        no target network, so the same (online) weights select and evaluate the bootstrap action, which makes the
+        double-Q target a max.
         """
-        shape = transitions["reward"].shape  # [T, B]
-        t = {name: torch.from_numpy(transitions[name].reshape(-1, *transitions[name].shape[2:]))
-             for name in ("obs", "action", "reward", "discount", "next_obs")}
+        T, B = transitions["reward"].shape
+        flat = {name: torch.from_numpy(transitions[name].reshape(T * B)) for name in ("action", "reward", "discount")}
         with torch.inference_mode():
-            q_t = self.model(t["next_obs"])
-            target = double_q_learning_target(r_t=t["reward"], discount_t=t["discount"], q_t_value=q_t,
+            q = self.model(torch.from_numpy(obs.reshape(-1, *obs.shape[2:]))).reshape(len(obs), B, -1)
+            q_tm1 = q[:T].reshape(T * B, -1)
+            q_t = q[self.n_step:self.n_step + T].reshape(T * B, -1)
+            target = double_q_learning_target(r_t=flat["reward"], discount_t=flat["discount"], q_t_value=q_t,
                                               q_t_selector=q_t)
-            td = td_error(q_tm1=self.model(t["obs"]), a_tm1=t["action"], target=target)
-        return td_priorities(td_errors=td).numpy().reshape(shape)
+            td = td_error(q_tm1=q_tm1, a_tm1=flat["action"], target=target)
+        return td_priorities(td_errors=td).numpy().reshape(T, B)
