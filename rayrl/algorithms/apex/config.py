@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rayrl.algorithms import q_learning
 from rayrl.algorithms.q_learning import QLearningConfig
 from rayrl.config import check
 
@@ -66,26 +67,13 @@ class ApexConfig(QLearningConfig):
               "use 1 or more updates")
 
 
-# Classic control: one worker of 32 env streams (it fits 2 CPUs beside the learner), a small replay that starts
-# early, Adam, and a lower epsilon base so the window of training returns is not dominated by the most exploring
-# stream. The learner is the bottleneck on a small machine and an update's cost is mostly fixed overhead, so batches
-# are large (256) and the target network follows often, as in DQN's preset. Measured choices are in README.md.
+# Classic control: the family's preset (q_learning.VECTOR_PRESET) over 2 shards, with a lower epsilon base so the
+# window of training returns is not dominated by the most exploring of the 32 env streams.
 VECTOR_PRESET = dict(
-    hidden_sizes=(64, 64),
-    num_workers=1,
-    num_envs_per_worker=32,
-    rollout_length=8,
+    q_learning.VECTOR_PRESET,
     num_replay_shards=2,
-    buffer_size=50_000,
-    learning_starts=1_000,
-    batch_size=256,
-    target_update_period=100,
     epsilon_base=0.1,
     pull_period_steps=64,
-    optimizer="adam",
-    lr=1e-3,
-    optimizer_eps=1e-8,
-    max_grad_norm=10.0,
 )
 
 # Atari: the paper's settings (the dataclass defaults).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rayrl.algorithms import q_learning
 from rayrl.algorithms.q_learning import QLearningConfig
 from rayrl.config import check
 
@@ -51,28 +52,17 @@ class DQNConfig(QLearningConfig):
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")
 
 
-# Classic control: the modern extras, Adam and a small replay that starts early, so CartPole learns in seconds.
-# The learner is the bottleneck on a small machine, and an update's cost is mostly fixed overhead (batch 256 costs
-# about 1.3x batch 64): large batches at a moderate replay ratio, 64 env steps an update, so 100 good episodes fill
-# the return window soon after the policy gets there. Measured choices are in README.md.
+# Classic control: the family's preset (q_learning.VECTOR_PRESET) with the modern extras, at a moderate replay
+# ratio: 64 env steps an update, so 100 good episodes fill the return window soon after the policy gets there.
 VECTOR_PRESET = dict(
-    hidden_sizes=(64, 64),
-    num_envs_per_worker=32,
-    rollout_length=8,
+    q_learning.VECTOR_PRESET,
     n_step=3,
     double_q=True,
     dueling=True,
     prioritized_replay=True,
-    buffer_size=50_000,
-    learning_starts=1_000,
-    batch_size=256,
     samples_per_insert=4.0,
-    target_update_period=100,
     epsilon_end=0.02,
     epsilon_timesteps=10_000,
-    optimizer="adam",
-    lr=1e-3,
-    optimizer_eps=1e-8,
     max_updates_in_flight=4,
 )
 
