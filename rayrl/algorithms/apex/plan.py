@@ -107,9 +107,8 @@ class ApexPlan(LearnerPlanState):
             for ref in ready:
                 if self.workers.owns(ref):
                     self._insert(self.workers.collect(ref), lags)
-                else:
-                    if metrics := self._finish_learner_call(ref):
-                        learner_metrics.append(metrics)
+                elif metrics := self._finish_learner_call(ref):  # empty when the call made no update
+                    learner_metrics.append(metrics)
         self._adds = surface_errors(self._adds)
         metrics = self.progress.report(learner_metrics, lags)
         metrics.update(self.workers.metrics(),
