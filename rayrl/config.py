@@ -28,11 +28,15 @@ class CommonConfig:
     seed: int = 0
     """Seeds envs (worker i, env j gets seed + 1000 i + j) and torch."""
     num_workers: int = 2
-    """Rollout workers, one Ray actor (one CPU) each."""
+    """Rollout workers, one Ray actor (``worker_cpus`` CPUs) each."""
     max_workers: int = 0
     """Elastic: grow up to this many rollout workers while the cluster has free CPUs (new nodes); 0 = fixed."""
     num_envs_per_worker: int = 8
     """Envs stepped in one worker process, with one batched forward pass per step."""
+    learner_cpus: float = 1.0
+    """CPUs the learner actor reserves; below 1 lets a small cluster run what a local Ray runs, by sharing CPUs."""
+    worker_cpus: float = 1.0
+    """CPUs each rollout worker reserves (a fraction oversubscribes, as ``learner_cpus``)."""
     learner_gpus: float = -1
     """GPUs for the learner; -1 takes one when the cluster has one, else 0 (CPU)."""
     hidden_sizes: tuple = (256, 256)
@@ -57,6 +61,8 @@ class CommonConfig:
         check(self.max_workers == 0 or self.max_workers >= self.num_workers, "max_workers", self.max_workers,
               "use 0 (fixed) or at least num_workers")
         check(self.num_envs_per_worker >= 1, "num_envs_per_worker", self.num_envs_per_worker, "use 1 or more")
+        check(self.learner_cpus > 0, "learner_cpus", self.learner_cpus, "use a positive share, e.g. 0.5 or 1")
+        check(self.worker_cpus > 0, "worker_cpus", self.worker_cpus, "use a positive share, e.g. 0.5 or 1")
         check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
         check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
         check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
@@ -155,3 +161,22 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     ):
         raise RayrlError(f"bad value for config key '{key}': {value!r} is not of type {base.__name__}")
     return value
+
+
+STOP_METRICS = ("timesteps_total", "episode_return_mean", "time_total_s", "training_iteration", "episodes_total",
+                "episode_len_mean", "learner_updates", "env_steps_trained")
+"""Reported metrics a run can stop on (``stop:`` in YAML files; the --stop-* flags set the first three)."""
+
+
+def check_stop(stop: Any, source: str) -> dict[str, float]:
+    """Stop criteria ``{metric: threshold}`` from ``source`` (a file), checked as config keys are: one line each."""
+    if not isinstance(stop, dict):
+        raise RayrlError(f"'stop:' in {source} must map metrics to thresholds, e.g. {{episode_return_mean: 450}}")
+    for key, value in stop.items():
+        if key not in STOP_METRICS:
+            close = difflib.get_close_matches(str(key), STOP_METRICS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; use one of {', '.join(STOP_METRICS)}"
+            raise RayrlError(f"unknown stop metric '{key}' in {source}{hint}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RayrlError(f"bad stop threshold for '{key}' in {source}: {value!r}; use a number")
+    return dict(stop)

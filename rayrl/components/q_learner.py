@@ -72,11 +72,11 @@ class QLearner(Learner):
 
 
 def start_q_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: LossFn):
-    """A :class:`QLearner` actor (one CPU, the GPU ``config.learner_gpus`` asks for) with ``config``'s optimizer,
+    """A :class:`QLearner` actor (``config.learner_cpus`` CPUs, the GPU ``config.learner_gpus`` asks for) with ``config``'s optimizer,
     gradient clip, target period and seed: the fields DQN-family configs share."""
     import ray
 
-    return ray.remote(num_cpus=1, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(
+    return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(
         model_fn=model_fn, loss_fn=loss_fn, target_update_period=config.target_update_period,
         optimizer=config.optimizer, lr=config.lr, optimizer_eps=config.optimizer_eps,
         rmsprop_decay=config.rmsprop_decay, momentum=config.momentum, max_grad_norm=config.max_grad_norm,

@@ -26,7 +26,7 @@ from typing import Any
 from ray import tune
 
 from rayrl.algorithms import registry
-from rayrl.config import build_config, load_yaml
+from rayrl.config import build_config, check_stop, load_yaml
 from rayrl.errors import RayrlError
 from rayrl.tune.search_space import parse_domain, parse_search_space
 
@@ -66,7 +66,7 @@ def load_study(path: str, overrides: dict[str, Any]) -> Study:
     keys = [f.name for f in dataclasses.fields(algo.config_cls)]
     study = Study(algo, config, search=parse_search_space(data.get("search"), keys),
                   num_samples=int(data.get("num_samples", 1)), metric=data.get("metric", "episode_return_mean"),
-                  mode=data.get("mode", "max"), stop=dict(data.get("stop") or {}),
+                  mode=data.get("mode", "max"), stop=check_stop(data.get("stop") or {}, path),
                   scheduler=dict(data.get("scheduler") or {}), max_concurrent_trials=data.get("max_concurrent_trials"))
     if study.mode not in ("max", "min"):
         raise RayrlError(f"study file {path}: mode must be 'max' or 'min', not {study.mode!r}")
@@ -112,13 +112,11 @@ def param_space(study: Study) -> dict[str, Any]:
     return space
 
 
-def max_trial_cpus(study: Study) -> float:
-    """CPUs of the largest trial (num_workers may be searched over)."""
-    from rayrl.tune.trainable import required_cpus
-
+def largest_trial(study: Study):
+    """The config of the study's largest trial (num_workers may be searched over), for placement checks."""
     workers = study.search.get("num_workers")
     most = max(workers["grid_search"]) if isinstance(workers, dict) else study.config.num_workers
-    return required_cpus(dataclasses.replace(study.config, num_workers=most))
+    return dataclasses.replace(study.config, num_workers=most)
 
 
 def results_table(results, study: Study) -> str:

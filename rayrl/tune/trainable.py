@@ -9,8 +9,8 @@ from ray import tune
 
 from rayrl.algorithms import registry
 from rayrl.checkpoint import load_state, save_state
-from rayrl.components.learner import learner_gpus
 from rayrl.config import build_config
+from rayrl.tune.placement import trial_bundles
 
 ALGO_KEY = "algo"
 RESTORE_KEY = "restore_from"
@@ -55,15 +55,6 @@ class RayrlTrainable(tune.Trainable):
 
     @classmethod
     def default_resource_request(cls, config: dict[str, Any]) -> tune.PlacementGroupFactory:
-        """One bundle for this driver (light: it routes object refs), one for the learner, one per rollout worker."""
+        """One bundle for this process, one for the learner, one per rollout worker (see rayrl.tune.placement)."""
         _, algo_config, _ = split_trial_config(config)
-        learner = {"CPU": 1.0}
-        gpus = learner_gpus(algo_config.learner_gpus)
-        if gpus:
-            learner["GPU"] = gpus
-        return tune.PlacementGroupFactory([{"CPU": 0.5}, learner] + [{"CPU": 1.0}] * algo_config.num_workers)
-
-def required_cpus(config) -> float:
-    """CPUs one trial reserves (a local Ray is started with at least this many logical CPUs)."""
-    return 1.5 + config.num_workers
-
+        return tune.PlacementGroupFactory(trial_bundles(algo_config))

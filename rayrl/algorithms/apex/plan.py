@@ -69,7 +69,7 @@ class ApexPlan(LearnerPlanState):
         self.epsilons = actor_epsilons(max(c.num_workers, c.max_workers) * c.num_envs_per_worker,
                                        base=c.epsilon_base, alpha=c.epsilon_alpha)
         self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
-                                 worker_cls=TransitionWorker)
+                                 worker_cls=TransitionWorker, num_cpus=c.worker_cpus)
         ray.get(self.learner.connect_replay.remote(self.shards, batch_size=c.batch_size,
                                                    in_flight_per_shard=c.samples_in_flight_per_shard))
         self.progress = Progress()

@@ -44,7 +44,7 @@ class DQNPlan(LearnerPlanState):
             importance_exponent=config.importance_exponent, frame_stack=frame_stack, seed=config.seed,
         )
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
-                                 worker_cls=TransitionWorker, depth=1)
+                                 worker_cls=TransitionWorker, depth=1, num_cpus=config.worker_cpus)
         self.steps_per_call = config.rollout_length * config.num_envs_per_worker
         self.progress = Progress()
         self.env_steps_here = 0  # since this plan started: the replay starts empty, even after a restore

@@ -39,7 +39,7 @@ class ImpalaPlan(LearnerPlanState):
         model_fn = functools.partial(ActorCritic, probe.observation_space, probe.action_space, config.hidden_sizes)
         model_fn()  # fail here, in one line, on spaces the model cannot handle
         probe.close()
-        self.learner = ray.remote(num_cpus=1, num_gpus=learner_gpus(config.learner_gpus))(Learner).remote(
+        self.learner = ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(Learner).remote(
             model_fn=model_fn,
             loss_fn=functools.partial(impala_loss, config=config),
             optimizer=config.optimizer,
@@ -52,7 +52,8 @@ class ImpalaPlan(LearnerPlanState):
             num_threads=1,
             seed=config.seed,
         )
-        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers)
+        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
+                                 num_cpus=config.worker_cpus)
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
         self.max_queued = 2 * self.rollouts_per_batch * max(1, config.max_updates_in_flight)
         self.queue: deque[tuple[ray.ObjectRef, int]] = deque()  # (rollout ref, its policy version)
