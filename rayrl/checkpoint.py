@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 from rayrl.errors import RayrlError
 
 STATE_FILE = "rayrl_state.pt"
+OBJECT_REFUSALS = ("unsupported global", "unrecognized function", "unsupported class")
+"""What torch's weights-only unpickler says when a file asks for an object it will not build (its advice to turn
+weights_only off is never passed on)."""
 
 
 def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
@@ -39,13 +44,23 @@ def load_state(directory: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise RayrlError(f"no checkpoint at {directory} (expected {STATE_FILE}); pass a run or checkpoint directory")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's advice on this path is to turn weights_only off: never
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if any(refusal in str(e).lower() for refusal in OBJECT_REFUSALS):  # a well-formed pickle of code, not garbage
+            raise RayrlError(f"checkpoint {path} holds objects other than tensors and was not loaded") from None
+        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint (not a torch file)") from None
     except Exception as e:  # any failure to read it (truncated, foreign, unsafe) means: not a usable checkpoint
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({reason[:160]})") from None
+        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({_first_line(e)})") from None
     if not isinstance(state, dict) or not {"algo", "config", "plan"} <= set(state):
         raise RayrlError(f"checkpoint {path} is not a rayrl checkpoint (missing algo/config/plan)")
     return state
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:160] if text else type(error).__name__
 
 
 def find_latest_checkpoint(path: str | os.PathLike) -> Path:

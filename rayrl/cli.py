@@ -7,15 +7,39 @@ import math
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
+from rayrl.algorithms import registry
 from rayrl.errors import RayrlError
 
 
-def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one agent (a one-trial Tune run)")
-    p.add_argument("algo", nargs="?", help="algorithm: dqn, impala (taken from the checkpoint with --resume)")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where help is, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"rayrl: error: {message}; see '{self.prog} --help'\n")
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    """Flags every command takes."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--debug", action="store_true", help="on an error, show the whole traceback, not one line")
+    return p
+
+
+def _cluster_flags(p) -> None:
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+    p.add_argument("--wait-seconds", type=float,
+                   help="on a cluster that must grow to place a trial, give up after this long (default: wait)")
+
+
+def _train_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train one agent (a one-trial Tune run)", parents=[_common_flags()])
+    p.add_argument("algo", nargs="?",
+                   help=f"algorithm: {', '.join(registry.names())} (taken from the checkpoint with --resume)")
     p.add_argument("--env", help="gymnasium id (CartPole-v1, ALE/Pong-v5) or package.module:ClassName")
     p.add_argument("--config", help="YAML file: a mapping of config keys, or a tune_configs file (config: / stop:)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lr=3e-4")
@@ -27,12 +51,13 @@ def _train_parser(sub) -> None:
     p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period (and one at the end)")
     p.add_argument("--max-failures", type=int, default=2, help="trial restarts from the last checkpoint on a crash")
-    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+    _cluster_flags(p)
+    return p
 
 
-def _tune_parser(sub) -> None:
-    p = sub.add_parser("tune", help="a hyperparameter study from a tune_configs YAML (search space, scheduler)")
+def _tune_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("tune", help="a hyperparameter study from a tune_configs YAML (search space, scheduler)",
+                       parents=[_common_flags()])
     p.add_argument("study", nargs="?", help="a tune_configs file, e.g. tune_configs/impala/cartpole.yaml")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fixed config keys")
     p.add_argument("--resume", metavar="RUN_DIR", help="restore an interrupted study from its run directory")
@@ -40,20 +65,24 @@ def _tune_parser(sub) -> None:
     p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period of each trial")
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a crashed trial from its checkpoint")
-    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+    _cluster_flags(p)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     start = time.time()
-    parser = argparse.ArgumentParser(prog="rayrl", description=__doc__)
+    parser = _Parser(prog="rayrl", description=__doc__,
+                     epilog=f"algorithms: {', '.join(registry.names())}; 'rayrl COMMAND --help' for a command's flags")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    _tune_parser(sub)
-    args = parser.parse_args(argv)
+    commands = {"train": _train_parser(sub), "tune": _tune_parser(sub)}
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the command's parser, so that the pointer is to that command's --help
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return train(args, start) if args.command == "train" else study(args, start)
     except RayrlError as e:
+        if args.debug:
+            traceback.print_exception(e)
         print(f"rayrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -66,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
     """(algorithm, config, stop criteria, checkpoint to restore) from the command line, checked before Ray starts."""
-    from rayrl.algorithms import registry
     from rayrl.checkpoint import find_latest_checkpoint, load_state
-    from rayrl.config import build_config, load_yaml, parse_overrides
+    from rayrl.config import build_config, check_stop, load_yaml, parse_overrides
 
     layers: list[dict[str, Any]] = []
     stop: dict[str, float] = {}
@@ -85,7 +113,7 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
         data = load_yaml(args.config)
         if "config" in data:  # a tune_configs file
             algo_name = algo_name or data.get("algo")
-            stop.update(data.get("stop") or {})
+            stop.update(check_stop(data.get("stop") or {}, args.config))
             data = data["config"] or {}
         layers.append(data)
     if not algo_name:
@@ -108,12 +136,12 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
 
 
 def _check_env(algo, config) -> int:
-    """Build the env once here, so a bad id or an unsupported space fails before Ray starts; returns what a replay
-    transition of this env costs."""
+    """Build and reset the env once here, so a bad id, bad env_kwargs or an unsupported space fails before Ray
+    starts; returns what a replay transition of this env costs."""
     from rayrl.envs import frame_stack_depth, make_env
     from rayrl.replay import bytes_per_transition
 
-    env = make_env(config.env, env_kwargs=config.env_kwargs)
+    env = make_env(config.env, seed=config.seed, env_kwargs=config.env_kwargs)
     try:
         algo.check_spaces(env.observation_space, env.action_space)
         space = env.observation_space
@@ -122,13 +150,18 @@ def _check_env(algo, config) -> int:
         env.close()
 
 
-def _check_replay_memory(config, transition_bytes: int) -> None:
+def _local_ray_memory() -> float:
+    """The memory a local Ray started now gives tasks and actors: what is available less its object store."""
+    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+
+    available = estimate_available_memory()
+    return available - resolve_object_store_memory(available)
+
+
+def _check_replay_memory(config, transition_bytes: int, memory: float) -> None:
     """A replay that cannot fit the Ray cluster's memory fails now, in one line, not when a shard runs out of
     memory an hour into the run."""
-    import ray
-
     buffer_size = getattr(config, "buffer_size", 0)
-    memory = ray.cluster_resources().get("memory", 0)
     if memory and buffer_size * transition_bytes > memory:
         fits = int(0.8 * memory / transition_bytes)
         fits = round(fits, 1 - len(str(fits)) + 1)  # two significant digits
@@ -136,15 +169,31 @@ def _check_replay_memory(config, transition_bytes: int) -> None:
                          f"replay memory, more than the Ray cluster's {memory / 2**30:.1f} GiB; lower it, e.g. "
                          f"--set buffer_size={fits}")
 
+
+def _start_ray(args, config, largest, transition_bytes: int) -> None:
+    """Check what needs no cluster, start or join Ray, then check that the cluster can hold the run: ``config``'s
+    replay (one trial's, for a study) and a trial of ``largest``."""
+    import ray
+
+    from rayrl.tune.placement import ensure_fits, required_cpus
+    from rayrl.tune.runs import start_ray
+
+    if not args.address:  # a local Ray is started with enough CPUs; only its memory is known beforehand
+        _check_replay_memory(config, transition_bytes, _local_ray_memory())
+    start_ray(args.address, required_cpus(largest))
+    if args.address:
+        _check_replay_memory(config, transition_bytes, ray.cluster_resources().get("memory", 0))
+        ensure_fits(largest, wait_seconds=args.wait_seconds, say=lambda line: print(line, flush=True))
+
+
 def train(args, start: float) -> int:
     algo, config, stop, restore, transition_bytes = resolve(args)
     from ray import tune
 
-    from rayrl.tune.runs import run_config, start_ray
-    from rayrl.tune.trainable import RayrlTrainable, required_cpus, trial_config
+    from rayrl.tune.runs import run_config
+    from rayrl.tune.trainable import RayrlTrainable, trial_config
 
-    start_ray(args.address, required_cpus(config))
-    _check_replay_memory(config, transition_bytes)
+    _start_ray(args, config, config, transition_bytes)
     name = args.name or f"{algo.name}_{config.env.replace('/', '-')}_{time.strftime('%Y%m%d-%H%M%S')}"
     tuner = tune.Tuner(
         RayrlTrainable,
@@ -180,12 +229,11 @@ def study(args, start: float) -> int:
     transition_bytes = _check_env(spec.algo, spec.config)
     from ray import tune
 
-    from rayrl.tune.runs import run_config, start_ray
-    from rayrl.tune.study import make_scheduler, max_trial_cpus, param_space, results_table
+    from rayrl.tune.runs import run_config
+    from rayrl.tune.study import largest_trial, make_scheduler, param_space, results_table
     from rayrl.tune.trainable import RayrlTrainable
 
-    start_ray(args.address, max_trial_cpus(spec))
-    _check_replay_memory(spec.config, transition_bytes)  # one trial's replay, with the base config
+    _start_ray(args, spec.config, largest_trial(spec), transition_bytes)
     if args.resume:
         if not Path(args.resume).expanduser().is_dir():
             raise RayrlError(f"--resume path does not exist: {args.resume}")

@@ -9,6 +9,7 @@ local Ray.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -64,7 +65,7 @@ def _our_pids(sid: int, marker: str) -> list[int]:
 class Head:
     """A Ray head of our own: `ray start --head --block` in a new session, with token auth."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, num_cpus: int):
         self.tmp = tmp
         ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
         self.dashboard = f"http://127.0.0.1:{ports['--dashboard-port']}"
@@ -74,8 +75,7 @@ class Head:
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, RAY_USAGE_STATS_ENABLED="0")
         self.env = env  # what a job client needs: RAY_AUTH_MODE=token and the token
         self.submitted: list[str] = []
-        # 3 logical CPUs: one impala trial reserves 0.5 (trial driver) + 1 (learner) + 1 per rollout worker.
-        cmd = [RAY, "start", "--head", "--block", "--num-cpus", "3", "--num-gpus", "0", "--include-dashboard=true",
+        cmd = [RAY, "start", "--head", "--block", "--num-cpus", str(num_cpus), "--num-gpus", "0", "--include-dashboard=true",
                "--temp-dir", str(tmp / "ray"), "--disable-usage-stats"]
         for flag, port in ports.items():
             cmd += [flag, str(port)]
@@ -128,16 +128,30 @@ class Head:
         self.log.close()
 
 
-@pytest.fixture
-def head():
+@contextlib.contextmanager
+def running_head(num_cpus: int):
     tmp = Path(tempfile.mkdtemp(prefix="rayrl-job-", dir="/tmp"))  # short: Ray's unix sockets live under it
-    h = Head(tmp)
+    h = Head(tmp, num_cpus)
     try:
         h.wait_ready()
         yield h
     finally:
         h.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def head():
+    """A head with room for the default impala trial: 0.5 (trial) + 1 (learner) + 1 per rollout worker (one)."""
+    with running_head(num_cpus=3) as h:
+        yield h
+
+
+@pytest.fixture
+def small_head():
+    """A head as `ray start --head` makes on a 2-core machine: too small for the default impala trial."""
+    with running_head(num_cpus=2) as h:
+        yield h
 
 
 CHECK_DRIVER = """
@@ -150,6 +164,40 @@ trainables = list_actors(address=address, filters=[("class_name", "=", "RayrlTra
 print(json.dumps({"job_id": info.job_id, "driver_node": info.driver_info and info.driver_info.node_ip_address,
                   "trainable_job_ids": [a.job_id for a in trainables]}))
 """
+
+
+def wait_for_end(head: Head, sid: str, timeout: float) -> str:
+    """The job's final `ray job status` text (or the last one seen, at the timeout)."""
+    deadline = time.time() + timeout
+    status = ""
+    while time.time() < deadline:
+        status = head.ray("job", "status", "--address", head.dashboard, sid).stdout
+        # `ray job status` ends with "Job 'ID' succeeded" / "failed" / "was stopped", else "Status for job ...: RUNNING"
+        if any(f"Job '{sid}' {end}" in status for end in ("succeeded", "failed", "was stopped")):
+            head.submitted.remove(sid)  # ended: nothing to stop at teardown
+            break
+        time.sleep(2)
+    return status
+
+
+@pytest.mark.timeout(300)
+def test_a_job_the_cluster_can_never_place_is_one_line_not_a_silent_wait(small_head: Head):
+    sid = f"rayrl-test-{secrets.token_hex(4)}"
+    small_head.submitted.append(sid)
+    submit = small_head.ray("job", "submit", "--address", small_head.dashboard, "--working-dir", ".",
+                            "--submission-id", sid, "--no-wait", "--", "rayrl", "train", "impala", "--env",
+                            "CartPole-v1", "--storage-path", str(small_head.tmp / "results"), timeout=120)
+    assert submit.returncode == 0, submit.stdout + submit.stderr
+    submitted = time.time()
+    status = wait_for_end(small_head, sid, timeout=60)
+    waited = time.time() - submitted
+    logs = small_head.ray("job", "logs", "--address", small_head.dashboard, sid).stdout
+    assert f"Job '{sid}' failed" in status, f"job status:\n{status}\njob logs:\n{logs}"
+    assert waited < 30, f"the error came after {waited:.0f}s:\n{logs}"
+    errors = [line for line in logs.splitlines() if "error" in line.lower()]
+    assert errors == [errors[0]] and errors[0].startswith("rayrl: error: the run needs 2.5 CPUs"), logs
+    assert "the cluster has 2 CPUs" in errors[0] and "--set learner_cpus=0.75 worker_cpus=0.75" in errors[0], logs
+    assert "Traceback" not in logs, logs
 
 
 @pytest.mark.timeout(420)  # above the sum of its own limits: head start 120 s, job 180 s, teardown about 60 s
@@ -171,15 +219,7 @@ def test_job_submit_trains_on_the_running_head(head: Head, tmp_path: Path):
                       "--stop-timesteps", "20000", "--storage-path", str(storage), timeout=120)
     assert submit.returncode == 0, submit.stdout + submit.stderr
 
-    deadline = time.time() + JOB_TIMEOUT_S
-    status = ""
-    while time.time() < deadline:
-        status = head.ray("job", "status", "--address", head.dashboard, sid).stdout
-        # `ray job status` ends with "Job 'ID' succeeded" / "failed" / "was stopped", else "Status for job ...: RUNNING"
-        if any(f"Job '{sid}' {end}" in status for end in ("succeeded", "failed", "was stopped")):
-            head.submitted.remove(sid)  # ended: nothing to stop at teardown
-            break
-        time.sleep(4)
+    status = wait_for_end(head, sid, JOB_TIMEOUT_S)
     logs = head.ray("job", "logs", "--address", head.dashboard, sid).stdout
     assert f"Job '{sid}' succeeded" in status, f"job status:\n{status}\njob logs:\n{logs}\nhead:\n{head.head_log()}"
 

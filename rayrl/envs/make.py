@@ -41,8 +41,8 @@ def make_env(
     The env checker is off (it costs time on every step).
 
     Raises:
-      RayrlError: the id is unknown, the module or class of a "module:Class" id cannot be found, or the env needs
-        a package that is not installed.
+      RayrlError: the id is unknown, the module or class of a "module:Class" id cannot be found, the env needs
+        a package that is not installed, or its constructor (bad env_kwargs, say) or first reset raises.
     """
     env_kwargs = dict(env_kwargs or {})
     if ":" in env_id:
@@ -50,9 +50,22 @@ def make_env(
     else:
         env = _make_registered_env(_find_spec(env_id), training, atari or AtariOptions(), env_kwargs)
     if seed is not None:
-        env.reset(seed=seed)
+        try:
+            env.reset(seed=seed)
+        except Exception as error:  # the env's own code: name it and the exception in one line
+            raise RayrlError(f"env {env_id!r} failed on its first reset: {_one_line(error)}") from error
         env.action_space.seed(seed)
     return env
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def _construction_error(env_id: str, env_kwargs: dict[str, Any], error: Exception) -> RayrlError:
+    kwargs = f" with env_kwargs {env_kwargs}" if env_kwargs else ""
+    return RayrlError(f"env {env_id!r} could not be built{kwargs}: {_one_line(error)}")
 
 
 def _find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -75,6 +88,10 @@ def _make_registered_env(
         return RecordEpisodeStatistics(gym.make(spec, disable_env_checker=True, **env_kwargs))
     except gym.error.DependencyNotInstalled as error:  # e.g. Box2D for LunarLander, opencv for Atari
         raise RayrlError(f"env {spec.id!r} needs a package that is not installed: {error}") from error
+    except RayrlError:
+        raise
+    except Exception as error:  # bad env_kwargs (TypeError), or the env's constructor raising
+        raise _construction_error(spec.id, env_kwargs, error) from error
 
 
 def _register_atari_envs() -> None:
@@ -103,7 +120,10 @@ def _make_user_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
         raise RayrlError(
             f"module {module_name!r} has no gymnasium.Env class {class_name!r}{suggestion} (env {env_id!r})"
         )
-    return env_class(**env_kwargs)
+    try:
+        return env_class(**env_kwargs)
+    except Exception as error:  # bad env_kwargs (TypeError), or the user's constructor raising
+        raise _construction_error(env_id, env_kwargs, error) from error
 
 
 def _is_env_class(value: Any) -> bool:
