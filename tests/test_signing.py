@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from rayrl.errors import RayrlError
-from rayrl.tune.signing import MANIFEST, key_path, sign_study, verify_study
+from rayrl.tune.signing import MANIFEST, StudySigner, key_path, sign_study, verify_study
 from tests.test_cli import assert_one_line_error, rayrl
 
 
@@ -90,6 +92,23 @@ def test_a_directory_that_is_no_study_or_has_no_experiment_state(tmp_path):
     sign_study(study)
     with pytest.raises(RayrlError, match="holds no experiment state"):
         verify_study(study)
+
+
+def test_the_callback_signs_once_tunes_copy_of_its_state_has_landed(tmp_path):
+    run_dir, staging = fake_study(tmp_path / "study"), tmp_path / "staging"
+    staging.mkdir()
+    (staging / "experiment_state-2026.json").write_text('{"trial_data": [1]}')  # saved; not yet copied
+    storage = SimpleNamespace(storage_filesystem=SimpleNamespace(type_name="local"), experiment_fs_path=str(run_dir),
+                              experiment_driver_staging_path=str(staging))
+    signer, trials = StudySigner(), [SimpleNamespace(storage=storage)]
+    signer.on_step_end(iteration=1, trials=trials)
+    assert not (run_dir / MANIFEST).exists(), "signed with no experiment state saved"
+    signer.get_state()  # Tune saves the experiment state
+    signer.on_step_end(iteration=2, trials=trials)
+    assert not (run_dir / MANIFEST).exists(), "signed before the copy landed"
+    shutil.copy(staging / "experiment_state-2026.json", run_dir)
+    signer.on_step_end(iteration=3, trials=trials)
+    verify_study(run_dir)
 
 
 def study_file(tmp_path: Path) -> str:

@@ -94,7 +94,9 @@ def _write_manifest(run_dir: Path, files: dict[str, bytes]) -> None:
 
 def sign_study(run_dir: str | os.PathLike) -> None:
     """Sign the Tune state files now in ``run_dir`` with this account's key (made on first use)."""
-    _write_manifest(Path(run_dir), _state_files(Path(run_dir)))
+    run_dir = Path(run_dir)
+    if run_dir.is_dir():  # else remote storage (s3://...): nothing here to sign, and rayrl resumes local studies only
+        _write_manifest(run_dir, _state_files(run_dir))
 
 
 def verify_study(run_dir: str | os.PathLike) -> None:
