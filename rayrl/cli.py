@@ -227,6 +227,12 @@ def study(args, start: float) -> int:
 
     spec = load_study(args.study, parse_overrides(args.set))
     transition_bytes = _check_env(spec.algo, spec.config)
+    from rayrl.tune.signing import StudySigner, sign_study, verify_study
+
+    if args.resume:
+        if not Path(args.resume).expanduser().is_dir():
+            raise RayrlError(f"--resume path does not exist: {args.resume}")
+        verify_study(Path(args.resume).expanduser())  # before Tune unpickles anything in it
     from ray import tune
 
     from rayrl.tune.runs import run_config
@@ -235,11 +241,8 @@ def study(args, start: float) -> int:
 
     _start_ray(args, spec.config, largest_trial(spec), transition_bytes)
     if args.resume:
-        if not Path(args.resume).expanduser().is_dir():
-            raise RayrlError(f"--resume path does not exist: {args.resume}")
-        tuner = tune.Tuner.restore(str(Path(args.resume).expanduser()), RayrlTrainable, resume_unfinished=True,
-                                   resume_errored=True)
-        run_dir = Path(args.resume)
+        run_dir = Path(args.resume).expanduser()
+        tuner = tune.Tuner.restore(str(run_dir), RayrlTrainable, resume_unfinished=True, resume_errored=True)
     else:
         env = spec.config.env.replace("/", "-")
         name = args.name or f"{spec.algo.name}_{env}_study_{time.strftime('%Y%m%d-%H%M%S')}"
@@ -251,11 +254,15 @@ def study(args, start: float) -> int:
                                         max_concurrent_trials=spec.max_concurrent_trials),
             run_config=run_config(name=name, storage_path=args.storage_path, stop=spec.stop, start=start,
                                   checkpoint_every=round(args.checkpoint_seconds / spec.config.report_seconds),
-                                  max_failures=args.max_failures),
+                                  max_failures=args.max_failures, callbacks=[StudySigner()]),
         )
         run_dir = Path(args.storage_path) / name
+        sign_study(run_dir)  # tuner.pkl, written by tune.Tuner()
     print(f"rayrl: study of {spec.algo.name} on {spec.config.env}; run directory {run_dir}", flush=True)
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    finally:  # the state Tune saved last, also after Ctrl-C
+        sign_study(run_dir)
     print(results_table(results, spec))
     if any(not (r.metrics or {}).get("done") and not r.error for r in results):
         print(f"rayrl: interrupted; continue with: rayrl tune {args.study} --resume {run_dir}", file=sys.stderr)

@@ -1,7 +1,12 @@
-"""Study files: the search-space syntax, the checks on a study file, and a real 2-trial study from the CLI."""
+"""Study files: the search-space syntax, the checks on a study file, and a real 2-trial study from the CLI, signed and
+resumed."""
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +16,10 @@ from ray import tune
 
 from rayrl.errors import RayrlError
 from rayrl.tune.search_space import parse_search_space
+from rayrl.tune.signing import MANIFEST, verify_study
 from rayrl.tune.study import load_study, make_scheduler, param_space
+from tests.test_cli import assert_one_line_error, rayrl
+from tests.test_signing import Payload
 
 KEYS = ["lr", "batch_size", "gamma", "seed", "entropy_cost"]
 
@@ -73,14 +81,47 @@ def test_bad_study_files_are_one_line_errors(tmp_path, text, needle):
         load_study(write(tmp_path, text), {})
 
 
-def test_tune_cli_runs_a_two_trial_study_and_prints_a_results_table(tmp_path):
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    """One real 2-trial study from the CLI, signed with a study key of its own: (study file, run dir, config home,
+    the finished command)."""
+    tmp_path = tmp_path_factory.mktemp("study")
     study = write(tmp_path, "algo: impala\nconfig: {env: CartPole-v1}\nsearch: {lr: {grid: [5.0e-4, 1.0e-3]}}\n"
                             "stop: {time_total_s: 6}\n")
+    config_home = tmp_path / "config"
     result = subprocess.run([sys.executable, "-m", "rayrl.cli", "tune", study, "--storage-path", str(tmp_path),
-                             "--name", "study"], capture_output=True, text=True, timeout=240)
+                             "--name", "study"], capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "XDG_CONFIG_HOME": str(config_home)})
+    return study, tmp_path / "study", config_home, result
+
+
+def test_tune_cli_runs_a_two_trial_study_and_prints_a_results_table(study_run):
+    _, run_dir, _, result = study_run
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout[result.stdout.index("trial "):].splitlines()
     assert "lr" in table[0] and "episode_return_mean" in table[0]
     rows = [row for row in table[1:] if "stop criterion" in row]
     assert len(rows) == 2 and {"0.0005", "0.001"} <= {row.split()[1] for row in rows}
-    assert list(Path(tmp_path, "study").rglob("events.out.tfevents.*"))
+    assert list(run_dir.rglob("events.out.tfevents.*"))
+
+
+def test_the_study_is_signed_and_resumes(study_run, monkeypatch):
+    study, run_dir, config_home, _ = study_run
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    verify_study(run_dir)
+    resumed = rayrl("tune", study, "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    verify_study(run_dir)  # re-signed after the resumed run saved its own experiment state
+    assert len(json.loads((run_dir / MANIFEST).read_text())["files"]) > 2
+
+
+def test_a_tampered_study_is_refused_without_loading_it(study_run, tmp_path, monkeypatch):
+    study, run_dir, config_home, _ = study_run
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    copy = Path(shutil.copytree(run_dir, tmp_path / "copy"))
+    verify_study(copy)  # a signed study may move
+    marker = tmp_path / "MARKER"
+    (copy / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    assert_one_line_error(rayrl("tune", study, "--resume", str(copy), timeout=120),
+                          "has been changed since rayrl wrote it (tuner.pkl)")
+    assert not marker.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any
+from typing import Any, Sequence
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off: ProgressPrinter speaks
 
@@ -27,14 +27,15 @@ def start_ray(address: str | None, cpus_needed: float) -> None:
 
 
 def run_config(*, name: str, storage_path: str, stop: dict[str, Any] | None, start: float,
-               checkpoint_every: int, max_failures: int) -> tune.RunConfig:
-    """Progress lines on the console, TensorBoard files and rotated checkpoints in the run directory, retries."""
+               checkpoint_every: int, max_failures: int, callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
+    """Progress lines on the console (and ``callbacks``), TensorBoard files and rotated checkpoints in the run
+    directory, retries."""
     return tune.RunConfig(
         name=name,
         storage_path=storage_path,
         stop=stop or None,
         verbose=0,
-        callbacks=[ProgressPrinter(start)],
+        callbacks=[ProgressPrinter(start), *callbacks],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=max(1, checkpoint_every),
                                                 checkpoint_at_end=True),
         failure_config=tune.FailureConfig(max_failures=max_failures),
