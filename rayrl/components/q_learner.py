@@ -72,8 +72,8 @@ class QLearner(Learner):
 
 
 def start_q_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: LossFn):
-    """A :class:`QLearner` actor (``config.learner_cpus`` CPUs, the GPU ``config.learner_gpus`` asks for) with ``config``'s optimizer,
-    gradient clip, target period and seed: the fields DQN-family configs share."""
+    """A :class:`QLearner` actor (``config.learner_cpus`` CPUs, the GPU ``config.learner_gpus`` asks for) with
+    ``config``'s optimizer, gradient clip, target period and seed: the fields DQN-family configs share."""
     import ray
 
     return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(

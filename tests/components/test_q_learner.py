@@ -29,8 +29,8 @@ def q_loss(model, batch):
 @pytest.fixture
 def learner(ray_session):
     """A QLearner actor of the tiny model: Adam lr 0.5, target synced every 2 updates."""
-    config = SimpleNamespace(learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.5, optimizer_eps=1e-8,
-                             rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
+    config = SimpleNamespace(learner_cpus=1.0, learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.5,
+                             optimizer_eps=1e-8, rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
     actor = start_q_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss)
     yield actor
     ray_session.kill(actor)
