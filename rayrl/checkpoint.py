@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from rayrl.errors import RayrlError
+from rayrl.errors import RayrlError, one_line
 
 STATE_FILE = "rayrl_state.pt"
 OBJECT_REFUSALS = ("unsupported global", "unrecognized function", "unsupported class")
@@ -52,15 +52,10 @@ def load_state(directory: str | os.PathLike) -> dict[str, Any]:
             raise RayrlError(f"checkpoint {path} holds objects other than tensors and was not loaded") from None
         raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint (not a torch file)") from None
     except Exception as e:  # any failure to read it (truncated, foreign, unsafe) means: not a usable checkpoint
-        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({_first_line(e)})") from None
+        raise RayrlError(f"checkpoint {path} is corrupt or not a rayrl checkpoint ({one_line(e)})") from None
     if not isinstance(state, dict) or not {"algo", "config", "plan"} <= set(state):
         raise RayrlError(f"checkpoint {path} is not a rayrl checkpoint (missing algo/config/plan)")
     return state
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:160] if text else type(error).__name__
 
 
 def find_latest_checkpoint(path: str | os.PathLike) -> Path:

@@ -7,14 +7,13 @@ kind of environment (classic control gets sizes that suit it), a YAML file, then
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from rayrl.errors import RayrlError
+from rayrl.errors import RayrlError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -128,8 +127,7 @@ def build_config(cls: type, *layers: dict[str, Any]):
     for layer in layers:
         for key, value in layer.items():
             if key not in names:
-                close = difflib.get_close_matches(key, list(names), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted(names))}"
+                hint = did_you_mean(key, names, f"; known keys: {', '.join(sorted(names))}")
                 raise RayrlError(f"unknown config key '{key}' for {cls.__name__}{hint}")
             values[key] = _coerce(key, value, hints[key])
     try:
@@ -174,8 +172,7 @@ def check_stop(stop: Any, source: str) -> dict[str, float]:
         raise RayrlError(f"'stop:' in {source} must map metrics to thresholds, e.g. {{episode_return_mean: 450}}")
     for key, value in stop.items():
         if key not in STOP_METRICS:
-            close = difflib.get_close_matches(str(key), STOP_METRICS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; use one of {', '.join(STOP_METRICS)}"
+            hint = did_you_mean(key, STOP_METRICS, f"; use one of {', '.join(STOP_METRICS)}")
             raise RayrlError(f"unknown stop metric '{key}' in {source}{hint}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RayrlError(f"bad stop threshold for '{key}' in {source}: {value!r}; use a number")

@@ -10,7 +10,7 @@ import gymnasium as gym
 from gymnasium.wrappers import RecordEpisodeStatistics
 
 from rayrl.envs.atari import ATARI_ENTRY_POINT, AtariOptions, make_atari_env
-from rayrl.errors import RayrlError
+from rayrl.errors import RayrlError, one_line
 
 ID_HELP = "(any gymnasium id or 'package.module:ClassName')"
 
@@ -53,19 +53,14 @@ def make_env(
         try:
             env.reset(seed=seed)
         except Exception as error:  # the env's own code: name it and the exception in one line
-            raise RayrlError(f"env {env_id!r} failed on its first reset: {_one_line(error)}") from error
+            raise RayrlError(f"env {env_id!r} failed on its first reset: {one_line(error)}") from error
         env.action_space.seed(seed)
     return env
 
 
-def _one_line(error: Exception) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
 def _construction_error(env_id: str, env_kwargs: dict[str, Any], error: Exception) -> RayrlError:
     kwargs = f" with env_kwargs {env_kwargs}" if env_kwargs else ""
-    return RayrlError(f"env {env_id!r} could not be built{kwargs}: {_one_line(error)}")
+    return RayrlError(f"env {env_id!r} could not be built{kwargs}: {one_line(error)}")
 
 
 def _find_spec(env_id: str) -> gym.envs.registration.EnvSpec:

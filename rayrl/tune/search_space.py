@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import tune
 
-from rayrl.errors import RayrlError
+from rayrl.errors import RayrlError, did_you_mean
 
 KINDS = {
     "grid": lambda args: tune.grid_search(list(args)),
@@ -59,8 +59,6 @@ def parse_search_space(space: dict[str, Any] | None, config_keys: list[str]) -> 
     out = {}
     for key, spec in (space or {}).items():
         if key not in config_keys:
-            close = difflib.get_close_matches(key, config_keys, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise RayrlError(f"search space names unknown config key '{key}'{hint}")
+            raise RayrlError(f"search space names unknown config key '{key}'{did_you_mean(key, config_keys)}")
         out[key] = parse_domain(key, spec)
     return out

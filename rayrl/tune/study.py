@@ -18,7 +18,6 @@ loads the checkpoint, so the new learning rate and entropy cost apply to the tra
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from ray import tune
 
 from rayrl.algorithms import registry
 from rayrl.config import build_config, check_stop, load_yaml
-from rayrl.errors import RayrlError
+from rayrl.errors import RayrlError, did_you_mean
 from rayrl.tune.search_space import parse_domain, parse_search_space
 
 STUDY_KEYS = ("algo", "config", "search", "num_samples", "metric", "mode", "stop", "scheduler",
@@ -53,8 +52,7 @@ def load_study(path: str, overrides: dict[str, Any]) -> Study:
     data = load_yaml(path)
     for key in data:
         if key not in STUDY_KEYS:
-            close = difflib.get_close_matches(key, STUDY_KEYS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; use {', '.join(STUDY_KEYS)}"
+            hint = did_you_mean(key, STUDY_KEYS, f"; use {', '.join(STUDY_KEYS)}")
             raise RayrlError(f"unknown key '{key}' in study file {path}{hint}")
     if "algo" not in data or "config" not in data:
         raise RayrlError(f"study file {path} needs 'algo:' and 'config:' (see tune_configs/impala/cartpole.yaml)")
