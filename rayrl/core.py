@@ -16,8 +16,14 @@ store moves them without copies and a learner can concatenate rollouts along B. 
     truncated   [T, B]  bool            the episode was cut by a time limit at this step
     behaviour   [T, B, P] float32       the behaviour policy's distribution parameters mu (logits, or mean and
                                         log-std), so an off-policy learner can compute pi / mu
+    final_obs   [K, *obs_shape]         the last observation of each of the K episodes cut by a time limit
+                                        (truncated, not terminated) within the rollout: the state whose value the
+                                        learner bootstraps from there, since obs[t + 1] already starts the next
+                                        episode (Pardo et al. 2018, "Time Limits in Reinforcement Learning")
+    final_at    [K, 2]  int64           the (t, b) of each final observation's step
 
-and is stamped with the ``policy_version`` of the weights that produced it. Finished episodes are reported
+and is stamped with the ``policy_version`` of the weights that produced it. Rollouts are joined along B with
+``rayrl.components.rollout_worker.join_rollouts``, which also shifts ``final_at``'s env indices. Finished episodes are reported
 beside the rollout as :class:`EpisodeStats` (whole-game, unclipped returns), so a plan can log them without
 fetching the rollout itself.
 
@@ -27,7 +33,8 @@ A rollout worker owns B environments stepped in one process and a copy of the po
 first checks whether newer weights were published and its pull period has elapsed; if so it fetches them (one
 object-store read of a single published ref). Then, T times: one batched forward pass over the B current
 observations (torch limited to one thread), sample B actions, step all B envs (finished envs reset in the same step),
-record. It returns the time-major rollout and the episodes that finished.
+record (and keep the final observation of any episode a time limit cut). It returns the time-major rollout and
+the episodes that finished.
 
 Weights
 -------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -31,7 +32,8 @@ def make_optimizer(params, *, name: str, lr: float, eps: float, rmsprop_decay: f
 class Learner:
     """Takes batches (dicts of numpy arrays), joins them along the batch axis, and takes one gradient step each.
 
-    Time-major batches ``[T, B, ...]`` are joined along axis 1 (``batch_axis``); each update counts the samples of
+    Batches are joined by ``join`` (rollouts: ``join_rollouts``), or by concatenating every field along
+    ``batch_axis`` (1 for time-major batches ``[T, B, ...]``, 0 for transitions); each update counts the samples of
     ``samples_key`` (one per env step); ``lr`` decays linearly to 0 over ``lr_anneal_samples`` trained samples
     (0 keeps it constant), as in A3C and IMPALA.
     """
@@ -49,6 +51,7 @@ class Learner:
         max_grad_norm: float = 40.0,
         lr_anneal_samples: int = 0,
         batch_axis: int = 1,
+        join: Callable[[Sequence[Batch]], Batch] | None = None,
         samples_key: str = "rewards",
         device: str | None = None,
         num_threads: int | None = None,
@@ -67,6 +70,7 @@ class Learner:
         self.max_grad_norm = max_grad_norm
         self.lr_anneal_samples = lr_anneal_samples
         self.batch_axis = batch_axis
+        self.join = join or self._concatenate
         self.samples_key = samples_key
         self.version = 0
         self.samples_trained = 0
@@ -78,9 +82,7 @@ class Learner:
         With ``return_weights`` it returns ``(metrics, weights)``: a plan calls it with ``num_returns=2`` so the new
         weights become one object-store ref, published to the workers without another call to the learner.
         """
-        joined = batches[0] if len(batches) == 1 else {
-            k: np.concatenate([b[k] for b in batches], axis=self.batch_axis) for k in batches[0]
-        }
+        joined = self.join(batches)
         tensors = {k: torch.from_numpy(np.asarray(v)).to(self.device, non_blocking=True) for k, v in joined.items()}
         lr = self._set_lr()
         loss, metrics = self.loss_fn(self.model, tensors)
@@ -95,6 +97,11 @@ class Learner:
         self.extras = {k: v.detach() for k, v in metrics.items() if v.dim() > 0}
         out.update(loss=float(loss.detach()), grad_norm=float(grad_norm), lr=lr)
         return (out, self.get_weights()) if return_weights else out
+
+    def _concatenate(self, batches: Sequence[Batch]) -> Batch:
+        if len(batches) == 1:
+            return batches[0]
+        return {k: np.concatenate([b[k] for b in batches], axis=self.batch_axis) for k in batches[0]}
 
     def _set_lr(self) -> float:
         lr = self.base_lr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ class RolloutWorker:
         rewards = np.empty((T, B), np.float32)
         terminated = np.empty((T, B), bool)
         truncated = np.empty((T, B), bool)
+        final_obs, final_at = [], []  # the last observations of episodes cut by a time limit, and their (t, b)
         with torch.inference_mode():
             for t in range(T):
                 obs[t] = self.obs
@@ -63,12 +65,17 @@ class RolloutWorker:
                 actions[t] = action
                 behaviour[t] = params.numpy()
                 env_action = np.clip(action, *self.bounds) if self.bounds else action
-                self.obs, rewards[t], terminated[t], truncated[t] = self.envs.step(env_action)
+                self.obs, rewards[t], terminated[t], truncated[t], final = self.envs.step(env_action)
+                for b, final_obs_b in final.items():
+                    final_obs.append(final_obs_b)
+                    final_at.append((t, b))
         obs[T] = self.obs
         self.env_steps += T * B
         returns, lengths = self.envs.pop_episode_stats()
         rollout = dict(obs=obs, actions=actions, rewards=rewards, terminated=terminated, truncated=truncated,
-                       behaviour=behaviour)
+                       behaviour=behaviour,
+                       final_obs=np.stack(final_obs) if final_obs else np.empty((0,) + obs.shape[2:], obs.dtype),
+                       final_at=np.array(final_at, np.int64).reshape(-1, 2))
         return rollout, EpisodeStats(returns, lengths, T * B, self.policy_version)
 
     def _maybe_pull(self, weights: PublishedWeights | None) -> None:
@@ -80,3 +87,19 @@ class RolloutWorker:
         self.model.load_state_dict(state)
         self.policy_version = weights.version
         self._steps_at_last_pull = self.env_steps
+
+
+def join_rollouts(rollouts: Sequence[Batch]) -> Batch:
+    """Rollouts side by side along B, as one rollout of ``sum(B_i)`` envs (the contract in ``rayrl.core``).
+
+    The time-major fields are concatenated along axis 1; the final observations of truncated episodes are
+    concatenated in order, and their env index ``final_at[:, 1]`` is shifted by the envs of the rollouts before.
+    """
+    if len(rollouts) == 1:
+        return rollouts[0]
+    sparse = ("final_obs", "final_at")
+    joined = {k: np.concatenate([r[k] for r in rollouts], axis=1) for k in rollouts[0] if k not in sparse}
+    env_offsets = np.cumsum([0] + [r["rewards"].shape[1] for r in rollouts[:-1]])
+    joined["final_obs"] = np.concatenate([r["final_obs"] for r in rollouts])
+    joined["final_at"] = np.concatenate([r["final_at"] + (0, offset) for r, offset in zip(rollouts, env_offsets)])
+    return joined

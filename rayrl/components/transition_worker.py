@@ -10,10 +10,11 @@ Value-based methods learn from transitions, not unrolls: DQN (Mnih et al. 2015) 
     next_obs  [N, *obs_shape]  s_{t+n}, the bootstrap observation (any observation when discount is 0)
 
 flattened over (t, b) into N transitions, the format :class:`~rayrl.replay.RingStorage` stores; Ape-X's workers add
-``priority [N]``, the initial priorities they compute themselves (Horgan et al. 2018, sec. 3). rayrl's envs reset in
-the same step and drop the final observation, so a window cut by a time limit (truncated, not terminated) has no
-bootstrap observation: those transitions are dropped (at most n per truncated episode) rather than treated as
-terminal, which would teach the network that time limits end the game.
+``priority [N]``, the initial priorities they compute themselves (Horgan et al. 2018, sec. 3). A window cut by a
+time limit (truncated, not terminated) would bootstrap from the episode's final observation, which the vector env
+hands out beside the next episode's first one; storing it would cost a second observation per transition in the
+frame storage, so those transitions are dropped instead (at most n per truncated episode). Either way a time
+limit is not treated as terminal, which would teach the network that time limits end the game.
 
 Frame chunks: when the env observes frame stacks (:func:`~rayrl.envs.frame_stack_depth`: Atari's ``[4, 84, 84]``
 uint8), a stacked ``obs`` and ``next_obs`` would cost 2S frames per transition where one is new. The worker then
@@ -155,7 +156,7 @@ class TransitionWorker:
                 greedy = self.model(torch.from_numpy(obs[t])).argmax(dim=-1).numpy()
                 explore = self._rng.random(B) < epsilon
                 action[t] = np.where(explore, self._rng.integers(self.model.num_actions, size=B), greedy)
-                obs[t + 1], reward[t], terminated[t], truncated[t] = self.envs.step(action[t])
+                obs[t + 1], reward[t], terminated[t], truncated[t], _ = self.envs.step(action[t])
         self.env_steps += T * B
         new = {"obs": obs[1:], "action": action, "reward": reward, "terminated": terminated, "truncated": truncated}
         if self.frame_stack:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -17,12 +17,30 @@ from rayrl.envs.atari import AtariOptions
 from rayrl.envs.make import make_env
 
 
+class VectorStep(NamedTuple):
+    """What :meth:`VectorEnv.step` returns."""
+
+    obs: np.ndarray
+    """[B, *obs_shape] the next observations; for an env whose episode just ended, the first of its next episode."""
+    rewards: np.ndarray
+    """[B] float32 this step's rewards."""
+    terminated: np.ndarray
+    """[B] bool: the episode reached a terminal state at this step."""
+    truncated: np.ndarray
+    """[B] bool: the episode was cut by a time limit at this step."""
+    final_obs: dict[int, np.ndarray]
+    """env index -> the last observation of its episode, for each env truncated and not terminated at this step."""
+
+
 class VectorEnv:
     """Steps `num_envs` envs as one, batching observations, rewards and done flags on a leading axis B.
 
     Same-step autoreset: when an env's episode ends at a step, that env is reset within the same `step()` call and
-    the observation returned for it is already the first one of its next episode (the final observation is dropped).
-    `terminated[i]` or `truncated[i]` tells that `rewards[i]` was the last reward of an episode.
+    the observation returned for it is already the first one of its next episode. `terminated[i]` or `truncated[i]`
+    tells that `rewards[i]` was the last reward of an episode. The final observation of an episode cut by a time
+    limit (truncated, not terminated) is handed out beside them, in `final_obs`, because its value is what a
+    learner bootstraps from there (Pardo et al. 2018, "Time Limits in Reinforcement Learning"); a terminated
+    episode's final observation has no value and is dropped.
 
     Each `reset()` and `step()` returns new arrays, which the caller may keep (e.g. in a rollout buffer); nothing is
     overwritten later. The observation array is allocated once per call and each env's observation written into it,
@@ -64,31 +82,29 @@ class VectorEnv:
             obs[index], _ = env.reset(seed=None if seed is None else seed + index)
         return obs
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Steps every env with its action (actions [B, *action_shape]); resets those whose episode ended.
-
-        Returns:
-          obs [B, *obs_shape]: the next observations; for an env whose episode just ended, the first observation of
-            its next episode.
-          rewards [B] float32, terminated [B] bool, truncated [B] bool: those of this step.
-        """
+    def step(self, actions: np.ndarray) -> VectorStep:
+        """Steps every env with its action (actions [B, *action_shape]); resets those whose episode ended."""
         if self._actions_as_ints:
             actions = np.asarray(actions).tolist()
         obs = np.empty(self._obs_shape, self._obs_dtype)
         rewards = [0.0] * self.num_envs
         terminated = [False] * self.num_envs
         truncated = [False] * self.num_envs
+        final_obs = {}
         for index, env in enumerate(self.envs):
             obs_i, rewards[index], terminated[index], truncated[index], info = env.step(actions[index])
             if terminated[index] or truncated[index]:
                 self._record_episode(info)
+                if not terminated[index]:
+                    final_obs[index] = np.array(obs_i, self._obs_dtype)  # a copy: the env may reuse its array
                 obs_i, _ = env.reset()
             obs[index] = obs_i
-        return (
+        return VectorStep(
             obs,
             np.array(rewards, dtype=np.float32),
             np.array(terminated, dtype=bool),
             np.array(truncated, dtype=bool),
+            final_obs,
         )
 
     def _record_episode(self, info: dict[str, Any]) -> None:

@@ -16,25 +16,42 @@ def _check_same_shape(**tensors: torch.Tensor) -> None:
         raise ValueError(f"expected equal [T, B] shapes, got {shapes}")
 
 
-def discounted_returns(*, r_t: torch.Tensor, discount_t: torch.Tensor, bootstrap_value: torch.Tensor) -> torch.Tensor:
+def discounted_returns(
+    *,
+    r_t: torch.Tensor,
+    discount_t: torch.Tensor,
+    bootstrap_value: torch.Tensor,
+    truncated_t: torch.Tensor | None = None,
+    v_final_t: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Bootstrapped discounted returns over an unroll (Mnih et al. 2016, "A3C", Algorithm S3).
 
     ``G_t = r_t + discount_t G_{t+1}`` with ``G_T = bootstrap_value``, i.e.
     ``G_t = sum_{k=t}^{T-1} (prod_{j=t}^{k-1} discount_j) r_k + (prod_{j=t}^{T-1} discount_j) bootstrap_value``:
-    the A3C return, where each step of a ``t_max`` unroll bootstraps from ``V(x_T)``.
+    the A3C return, where each step of a ``t_max`` unroll bootstraps from ``V(x_T)``. Where a time limit cut the
+    episode (``truncated_t``), the step is not terminal: ``G_t = r_t + discount_t v_final_t``, bootstrapped from the
+    value of the episode's final observation instead of the next episode's return (Pardo et al. 2018).
 
     Args:
         r_t: ``[T, B]`` rewards.
         discount_t: ``[T, B]`` per-step discounts.
         bootstrap_value: ``[B]`` the value ``V(x_T)`` of the state after the last step.
+        truncated_t: ``[T, B]`` bool, True where a time limit cut the episode at this step; None if none did.
+        v_final_t: ``[T, B]`` the value of the final observation where ``truncated_t`` (read only there).
 
     Returns:
         ``[T, B]`` returns ``G_t``.
     """
     _check_same_shape(r_t=r_t, discount_t=discount_t)
+    if (truncated_t is None) != (v_final_t is None):
+        raise ValueError("discounted_returns needs truncated_t and v_final_t together")
+    if truncated_t is not None:
+        _check_same_shape(r_t=r_t, truncated_t=truncated_t, v_final_t=v_final_t)
     g = bootstrap_value
     returns = []
     for t in range(r_t.shape[0] - 1, -1, -1):
+        if truncated_t is not None:
+            g = torch.where(truncated_t[t], v_final_t[t], g)
         g = r_t[t] + discount_t[t] * g
         returns.append(g)
     return torch.stack(returns[::-1])

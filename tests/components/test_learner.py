@@ -12,6 +12,7 @@ import torch
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.algorithms.impala.loss import impala_loss
 from rayrl.components.learner import Learner
+from rayrl.components.rollout_worker import join_rollouts
 from rayrl.models import ActorCritic
 
 T, B = 5, 3
@@ -25,20 +26,25 @@ def make_learner(*, seed: int = 0, lr: float = 1e-3, optimizer: str = "rmsprop",
     return Learner(
         model_fn=functools.partial(ActorCritic, OBS_SPACE, ACTION_SPACE, (16,)),
         loss_fn=functools.partial(impala_loss, config=config),
-        optimizer=optimizer, lr=lr, optimizer_eps=0.01 if optimizer == "rmsprop" else 1e-8, device="cpu", **kwargs,
+        optimizer=optimizer, lr=lr, optimizer_eps=0.01 if optimizer == "rmsprop" else 1e-8, join=join_rollouts,
+        device="cpu", **kwargs,
     )
 
 
 def make_batch(seed: int = 0, t: int = T, b: int = B) -> dict[str, np.ndarray]:
     """A time-major rollout in the rollout worker's key order (obs first), with a near-uniform behaviour policy."""
     rng = np.random.default_rng(seed)
+    terminated = rng.random((t, b)) < 0.1
+    truncated = (rng.random((t, b)) < 0.2) & ~terminated
     return dict(
         obs=rng.normal(size=(t + 1, b, 4)).astype(np.float32),
         actions=rng.integers(0, 2, (t, b)).astype(np.int64),
         rewards=rng.normal(1.0, 1.0, (t, b)).astype(np.float32),
-        terminated=rng.random((t, b)) < 0.1,
-        truncated=rng.random((t, b)) < 0.05,
+        terminated=terminated,
+        truncated=truncated,
         behaviour=rng.normal(0.0, 0.1, (t, b, 2)).astype(np.float32),
+        final_obs=rng.normal(size=(truncated.sum(), 4)).astype(np.float32),
+        final_at=np.argwhere(truncated),
     )
 
 
@@ -71,7 +77,10 @@ def test_samples_trained_grows_by_t_times_b_per_batch():
 def test_several_batches_are_joined_along_the_batch_axis():
     """Two batches give the same step as one batch holding both side by side (the loss sums over [T, B])."""
     first, second = make_batch(1), make_batch(2)
-    joined = {k: np.concatenate([first[k], second[k]], axis=1) for k in first}
+    assert len(first["final_at"]) and len(second["final_at"])
+    joined = {k: np.concatenate([first[k], second[k]], axis=1) for k in first if k not in ("final_obs", "final_at")}
+    joined["final_obs"] = np.concatenate([first["final_obs"], second["final_obs"]])
+    joined["final_at"] = np.concatenate([first["final_at"], second["final_at"] + (0, B)])
     split_learner, joined_learner = make_learner(), make_learner()
     split_metrics = split_learner.update(first, second)
     joined_metrics = joined_learner.update(joined)

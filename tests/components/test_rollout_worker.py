@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rayrl.components.rollout_worker import RolloutWorker
+from rayrl.components.rollout_worker import RolloutWorker, join_rollouts
 from rayrl.core import EpisodeStats, PublishedWeights
 from rayrl.models import ActorCritic
 
@@ -46,6 +46,8 @@ def test_rollout_has_the_documented_keys_shapes_and_dtypes(env, obs_shape, actio
         "terminated": ((T, B), np.bool_),
         "truncated": ((T, B), np.bool_),
         "behaviour": ((T, B, num_params), np.float32),
+        "final_obs": ((0, *obs_shape), np.float32),  # no time limit within the first T steps
+        "final_at": ((0, 2), np.int64),
     }
     assert {k: (v.shape, v.dtype) for k, v in rollout.items()} == expected
     assert isinstance(stats, EpisodeStats) and stats.env_steps == T * B
@@ -146,3 +148,38 @@ def test_finished_cartpole_episodes_report_positive_lengths_equal_to_their_retur
     assert len(lengths) == ended >= 5  # a near-uniform policy drops the pole within a few dozen steps
     assert min(lengths) > 0
     np.testing.assert_array_equal(returns, lengths)
+
+
+COUNTDOWN = "tests.envs.dummy_env:CountdownEnv"
+
+
+def test_episodes_cut_by_a_time_limit_leave_their_final_observation_beside_the_rollout():
+    # Episodes of 3 steps, cut by a time limit; then the same episodes ended by termination instead.
+    cut = make_worker(COUNTDOWN, num_envs=2, rollout_length=7,
+                      env_kwargs={"episode_length": 3, "ends_by_truncation": True})
+    rollout, _ = cut.sample()
+    np.testing.assert_array_equal(rollout["final_at"], [[2, 0], [2, 1], [5, 0], [5, 1]])  # in step order
+    np.testing.assert_array_equal(rollout["final_obs"][:, 0], 3)  # [steps taken, episodes started]: the cut state
+    np.testing.assert_array_equal(rollout["final_obs"][2:, 1], rollout["final_obs"][:2, 1] + 1)
+    for t, b in rollout["final_at"]:
+        assert rollout["truncated"][t, b] and not rollout["terminated"][t, b]
+        np.testing.assert_array_equal(rollout["obs"][t + 1, b, 0], 0)  # obs[t + 1] starts the next episode
+    terminating = make_worker(COUNTDOWN, num_envs=1, rollout_length=7, env_kwargs={"episode_length": 3})
+    rollout, _ = terminating.sample()
+    assert rollout["terminated"].sum() == 2 and rollout["final_obs"].shape == (0, 2)
+
+
+def test_joined_rollouts_shift_the_env_index_of_final_observations():
+    worker = make_worker(COUNTDOWN, num_envs=2, rollout_length=4,
+                         env_kwargs={"episode_length": 2, "ends_by_truncation": True})
+    first, _ = worker.sample()
+    second, _ = worker.sample()
+    joined = join_rollouts([first, second])
+    assert joined["obs"].shape == (5, 4, 2) and joined["rewards"].shape == (4, 4)
+    np.testing.assert_array_equal(joined["final_obs"], np.concatenate([first["final_obs"], second["final_obs"]]))
+    for k, (t, b) in enumerate(joined["final_at"]):
+        source, env = (first, b) if b < 2 else (second, b - 2)
+        assert source["truncated"][t, env]
+        np.testing.assert_array_equal(joined["obs"][t, b], source["obs"][t, env])
+    np.testing.assert_array_equal(joined["final_at"][:, 1], [0, 1, 0, 1, 2, 3, 2, 3])
+    assert join_rollouts([first]) is first

@@ -72,3 +72,25 @@ class StackedFramesEnv(FrameStackObservation):
 
     def __init__(self, stack: int = 4, max_episode_length: int = 6, padding_type: str = "reset"):
         super().__init__(FramesEnv(max_episode_length), stack, padding_type=padding_type)
+
+
+class TimeLimitOnlyEnv(gym.Env):
+    """One state forever: reward 1 at every step, never terminated, truncated after `time_limit` steps.
+
+    Its true value is 1 / (1 - gamma) from every step; a learner that takes the time limit for a terminal state
+    learns the truncated sums instead (Pardo et al. 2018).
+    """
+
+    def __init__(self, time_limit: int = 5):
+        self.time_limit = time_limit
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return np.ones(2, np.float32), {}
+
+    def step(self, action):
+        self._steps += 1
+        return np.ones(2, np.float32), 1.0, False, self._steps == self.time_limit, {}

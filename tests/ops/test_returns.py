@@ -57,6 +57,38 @@ def test_discounted_returns_match_explicit_sum(shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
+def test_discounted_returns_bootstrap_from_the_final_value_where_a_time_limit_cut(shape):
+    """G_t sums rewards up to the first cut at or after t (at step e), then bootstraps from v_final[e], not G_{e+1}."""
+    rng = np.random.default_rng(20 * shape[0] + shape[1])
+    r, d, _ = _random_sequence(rng, *shape)
+    truncated = rng.random(shape) < 0.3
+    v_final, bootstrap = rng.normal(size=shape), rng.normal(size=shape[1])
+    T, B = shape
+    want = np.zeros(shape)
+    for b in range(B):
+        for t in range(T):
+            end = next((e for e in range(t, T) if truncated[e, b]), None)
+            last = T - 1 if end is None else end
+            tail = bootstrap[b] if end is None else v_final[end, b]
+            want[t, b] = sum(np.prod(d[t:k, b]) * r[k, b] for k in range(t, last + 1)) + np.prod(d[t:last + 1, b]) * tail
+    r_, d_, boot_, v_final_ = _t(r, d, bootstrap, v_final)
+    got = discounted_returns(r_t=r_, discount_t=d_, bootstrap_value=boot_, truncated_t=torch.tensor(truncated),
+                             v_final_t=v_final_)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_discounted_returns_without_cuts_ignore_the_final_values():
+    rng = np.random.default_rng(21)
+    r, d, boot = _t(*_random_sequence(rng, 6, 3)[:2], rng.normal(size=3))
+    plain = discounted_returns(r_t=r, discount_t=d, bootstrap_value=boot)
+    none_cut = discounted_returns(r_t=r, discount_t=d, bootstrap_value=boot, truncated_t=torch.zeros(6, 3, dtype=bool),
+                                  v_final_t=torch.full((6, 3), 1e6, dtype=torch.float64))
+    torch.testing.assert_close(none_cut, plain)
+    with pytest.raises(ValueError, match="together"):
+        discounted_returns(r_t=r, discount_t=d, bootstrap_value=boot, truncated_t=torch.zeros(6, 3, dtype=bool))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 20])
 def test_n_step_returns_match_explicit_sum(shape, n):
     rng = np.random.default_rng(10 * shape[0] + shape[1] + n)

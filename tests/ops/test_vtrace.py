@@ -13,12 +13,19 @@ def _clip(x, threshold):
     return x if threshold is None else np.minimum(threshold, x)
 
 
-def vtrace_ground_truth(log_rhos, discounts, rewards, values, bootstrap_value, rho_bar, pg_rho_bar, c_bar):
-    """v_s = V(x_s) + sum_{t>=s} (prod_{i=s}^{t-1} discount_i)(prod_{i=s}^{t-1} c_i) rho_t delta_t, double loops."""
+def vtrace_ground_truth(log_rhos, discounts, rewards, values, bootstrap_value, rho_bar, pg_rho_bar, c_bar,
+                        truncated=None, final_values=None):
+    """v_s = V(x_s) + sum_{t>=s} (prod_{i=s}^{t-1} discount_i)(prod_{i=s}^{t-1} c_i) rho_t delta_t, double loops.
+
+    With time-limit cuts, the sum stops at the first cut at or after s, and a cut step's next value is its final
+    value: delta_t = r_t + discount_t V(final_t) - V(x_t), and v_{t+1} seen from t is V(final_t).
+    """
     T, B = rewards.shape
+    truncated = np.zeros((T, B), bool) if truncated is None else truncated
     rhos = np.exp(log_rhos)
     rho, c, pg_rho = _clip(rhos, rho_bar), _clip(rhos, c_bar), _clip(rhos, pg_rho_bar)
     v_ext = np.concatenate([values, bootstrap_value[None]], axis=0)  # V(x_0) .. V(x_T)
+    next_v = np.where(truncated, final_values, v_ext[1:]) if final_values is not None else v_ext[1:]
     vs = np.zeros((T, B))
     for b in range(B):
         for s in range(T):
@@ -26,14 +33,17 @@ def vtrace_ground_truth(log_rhos, discounts, rewards, values, bootstrap_value, r
             for t in range(s, T):
                 gamma_prod = np.prod(discounts[s:t, b])
                 c_prod = np.prod(c[s:t, b])
-                delta = rewards[t, b] + discounts[t, b] * v_ext[t + 1, b] - v_ext[t, b]
+                delta = rewards[t, b] + discounts[t, b] * next_v[t, b] - v_ext[t, b]
                 total += gamma_prod * c_prod * rho[t, b] * delta
+                if truncated[t, b]:
+                    break
             vs[s, b] = total
     vs_ext = np.concatenate([vs, bootstrap_value[None]], axis=0)
     pg_adv = np.zeros((T, B))
     for b in range(B):
         for s in range(T):
-            pg_adv[s, b] = pg_rho[s, b] * (rewards[s, b] + discounts[s, b] * vs_ext[s + 1, b] - values[s, b])
+            v_next = next_v[s, b] if truncated[s, b] else vs_ext[s + 1, b]
+            pg_adv[s, b] = pg_rho[s, b] * (rewards[s, b] + discounts[s, b] * v_next - values[s, b])
     return vs, pg_adv
 
 
@@ -49,7 +59,7 @@ def _random_inputs(rng, T, B, log_rho_scale=1.0):
 
 
 def _run(inputs, dtype=torch.float64, **thresholds):
-    tensors = {k: torch.tensor(v, dtype=dtype) for k, v in inputs.items()}
+    tensors = {k: torch.tensor(v, dtype=torch.bool if k == "truncated" else dtype) for k, v in inputs.items()}
     return vtrace(**tensors, **thresholds)
 
 
@@ -76,6 +86,65 @@ def test_vtrace_matches_sum_of_products_definition(shape, thresholds):
     got = _run(inputs, **thresholds)
     np.testing.assert_allclose(got.vs.numpy(), want_vs, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got.pg_advantages.numpy(), want_pg, rtol=1e-5, atol=1e-5)
+
+
+def _with_cuts(rng, inputs, rate=0.25):
+    """Time-limit cuts at random steps: discount stays gamma there (a cut is not terminal), with final values."""
+    truncated = rng.random(inputs["rewards"].shape) < rate
+    return dict(inputs, discounts=np.where(truncated, 0.95, inputs["discounts"]), truncated=truncated,
+                final_values=rng.normal(size=truncated.shape))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("thresholds", THRESHOLDS)
+def test_vtrace_with_time_limit_cuts_matches_the_definition(shape, thresholds):
+    rng = np.random.default_rng(200 * shape[0] + shape[1])
+    inputs = _with_cuts(rng, _random_inputs(rng, *shape))
+    want_vs, want_pg = vtrace_ground_truth(**inputs, rho_bar=thresholds["clip_rho_threshold"],
+                                           pg_rho_bar=thresholds["clip_pg_rho_threshold"],
+                                           c_bar=thresholds["clip_c_threshold"])
+    got = _run(inputs, **thresholds)
+    np.testing.assert_allclose(got.vs.numpy(), want_vs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.pg_advantages.numpy(), want_pg, rtol=1e-5, atol=1e-5)
+
+
+def test_a_cut_rollout_equals_its_two_parts_with_the_first_bootstrapped_from_the_final_value():
+    rng = np.random.default_rng(7)
+    T1, T2, B = 6, 9, 3
+    part1, part2 = _random_inputs(rng, T1, B, log_rho_scale=2.0), _random_inputs(rng, T2, B, log_rho_scale=2.0)
+    part1["discounts"][-1] = 0.95  # the time limit: not terminal
+    final_value = rng.normal(size=B)
+    joined = {k: np.concatenate([part1[k], part2[k]]) for k in ("log_rhos", "discounts", "rewards", "values")}
+    truncated = np.zeros((T1 + T2, B), bool)
+    truncated[T1 - 1] = True
+    final_values = np.zeros((T1 + T2, B))
+    final_values[T1 - 1] = final_value
+    got = _run(dict(joined, bootstrap_value=part2["bootstrap_value"], truncated=truncated, final_values=final_values))
+    first, second = _run(dict(part1, bootstrap_value=final_value)), _run(part2)
+    torch.testing.assert_close(got.vs, torch.cat([first.vs, second.vs]))
+    torch.testing.assert_close(got.pg_advantages, torch.cat([first.pg_advantages, second.pg_advantages]))
+
+
+def test_no_cuts_give_the_plain_targets_and_final_values_need_truncated():
+    rng = np.random.default_rng(8)
+    inputs = _random_inputs(rng, 7, 3)
+    none_cut = dict(inputs, truncated=np.zeros((7, 3), bool), final_values=np.full((7, 3), 1e6))
+    plain, got = _run(inputs), _run(none_cut)
+    torch.testing.assert_close(got.vs, plain.vs)
+    torch.testing.assert_close(got.pg_advantages, plain.pg_advantages)
+    with pytest.raises(ValueError, match="together"):
+        _run(dict(inputs, final_values=np.zeros((7, 3))))
+
+
+def test_on_policy_vtrace_with_cuts_equals_the_cut_discounted_returns():
+    rng = np.random.default_rng(9)
+    inputs = _with_cuts(rng, _random_inputs(rng, 12, 4))
+    inputs["log_rhos"] = np.zeros((12, 4))
+    got = _run(inputs)
+    t = {k: torch.tensor(v) for k, v in inputs.items()}
+    want = discounted_returns(r_t=t["rewards"], discount_t=t["discounts"], bootstrap_value=t["bootstrap_value"],
+                              truncated_t=t["truncated"], v_final_t=t["final_values"])
+    torch.testing.assert_close(got.vs, want)
 
 
 def test_clipping_inactive_when_ratios_below_thresholds():

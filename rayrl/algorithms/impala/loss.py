@@ -9,27 +9,40 @@ from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.ops import baseline_loss, entropy_loss, policy_gradient_loss, vtrace
 
 
+def evaluate_rollout(model: nn.Module, batch: dict[str, torch.Tensor]):
+    """One forward pass over a rollout's observations and its final observations (see ``rayrl.core``).
+
+    Returns ``(params [T, B, P], values [T + 1, B], final_values [T, B])``: the policy parameters at each step, the
+    values of ``obs``, and at each step a time limit cut, the value of that episode's final observation (0 at the
+    other steps, where nothing reads it).
+    """
+    obs, final_obs, final_at = batch["obs"], batch["final_obs"], batch["final_at"]
+    T, B = batch["rewards"].shape
+    params, values = model(torch.cat([obs.flatten(0, 1), final_obs]))
+    final_values = values.new_zeros(T, B).index_put((final_at[:, 0], final_at[:, 1]), values[(T + 1) * B:])
+    return params[: T * B].view(T, B, -1), values[: (T + 1) * B].view(T + 1, B), final_values
+
+
 def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: ImpalaConfig):
     """Espeholt et al. 2018, section 4: ``pg + baseline_cost * baseline + entropy_cost * entropy``, summed over [T, B].
 
     ``batch`` is a time-major rollout (see ``rayrl.core``): obs ``[T + 1, B, ...]``, the rest ``[T, B, ...]``.
+    Only termination ends the return; at a time-limit cut V-trace bootstraps from the final observation's value.
     """
-    obs = batch["obs"]
     T, B = batch["rewards"].shape
-    params, values = model(obs.flatten(0, 1))
-    params = params.view(T + 1, B, -1)[:-1]
-    values = values.view(T + 1, B)
+    params, values, final_values = evaluate_rollout(model, batch)
     dist = model.distribution
     target_log_probs = dist.log_prob(params, batch["actions"])
     behaviour_log_probs = dist.log_prob(batch["behaviour"], batch["actions"])
-    done = batch["terminated"] | batch["truncated"]
-    discounts = (~done).float() * config.gamma
+    discounts = (~batch["terminated"]).float() * config.gamma
     targets = vtrace(
         log_rhos=target_log_probs.detach() - behaviour_log_probs,
         discounts=discounts,
         rewards=batch["rewards"] * config.reward_scale,
         values=values[:-1].detach(),
         bootstrap_value=values[-1].detach(),
+        truncated=batch["truncated"],
+        final_values=final_values.detach(),
         clip_rho_threshold=config.clip_rho_threshold,
         clip_pg_rho_threshold=config.clip_pg_rho_threshold,
         clip_c_threshold=config.clip_c_threshold,

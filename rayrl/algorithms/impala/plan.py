@@ -26,6 +26,7 @@ from rayrl.algorithms.impala.loss import impala_loss
 from rayrl.components.learner import Learner, learner_gpus
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
+from rayrl.components.rollout_worker import join_rollouts
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
 from rayrl.envs import make_env
@@ -49,6 +50,7 @@ class ImpalaPlan(LearnerPlanState):
             momentum=config.momentum,
             max_grad_norm=config.max_grad_norm,
             lr_anneal_samples=config.lr_anneal_timesteps,
+            join=join_rollouts,
             num_threads=1,
             seed=config.seed,
         )
