@@ -48,11 +48,17 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--stop-seconds", type=float, help="stop after this much training time")
     p.add_argument("--resume", metavar="PATH", help="a run or checkpoint directory to continue from")
     p.add_argument("--name", help="run name (default: ALGO_ENV_TIME)")
-    p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
+    p.add_argument("--storage-path", type=_storage_path, default="~/ray_results",
+                   help="where runs are written: a directory, or a URI such as s3://bucket/runs")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period (and one at the end)")
     p.add_argument("--max-failures", type=int, default=2, help="trial restarts from the last checkpoint on a crash")
     _cluster_flags(p)
     return p
+
+
+def _storage_path(value: str) -> str:
+    """A local path made absolute (Tune refuses relative ones), or a URI as given."""
+    return value if "://" in value else str(Path(value).expanduser().resolve())
 
 
 def _tune_parser(sub) -> argparse.ArgumentParser:
@@ -62,7 +68,8 @@ def _tune_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fixed config keys")
     p.add_argument("--resume", metavar="RUN_DIR", help="restore an interrupted study from its run directory")
     p.add_argument("--name", help="study name (default: ALGO_ENV_study_TIME)")
-    p.add_argument("--storage-path", default=str(Path("~/ray_results").expanduser()), help="where runs are written")
+    p.add_argument("--storage-path", type=_storage_path, default="~/ray_results",
+                   help="where runs are written: a directory, or a URI such as s3://bucket/runs")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period of each trial")
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a crashed trial from its checkpoint")
     _cluster_flags(p)

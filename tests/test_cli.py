@@ -13,9 +13,9 @@ import pytest
 
 PROGRESS = re.compile(r"^\s*[\d.]+s\s+steps\s+(?P<steps>[\d,]+)\s", re.M)
 
-def rayrl(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def rayrl(*args: str, timeout: float = 240, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rayrl.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
@@ -139,9 +139,11 @@ def test_train_writes_tensorboard_and_checkpoint_then_resumes_counters(tmp_path)
     assert list(Path(tmp_path, "run").rglob("events.out.tfevents.*")), "no TensorBoard event file"
     assert list(Path(tmp_path, "run").rglob("rayrl_state.pt")), "no checkpoint"
 
+    # A relative storage path is taken from the working directory (Tune itself accepts only absolute ones).
     second = rayrl("train", "--resume", str(tmp_path / "run"), "--stop-timesteps", str(steps[-1] + 30000),
-                   "--name", "resumed", "--storage-path", str(tmp_path))
+                   "--name", "resumed", "--storage-path", "runs", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert list(Path(tmp_path, "runs", "resumed").rglob("rayrl_state.pt")), "no checkpoint under ./runs/resumed"
     resumed = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(second.stdout)]
     assert resumed[0] > steps[-1], "the resumed run started its step counter from zero"
     assert resumed[-1] >= steps[-1] + 30000
