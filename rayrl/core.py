@@ -78,6 +78,20 @@ class PublishedWeights:
         return ray.get(item)
 
 
+@dataclass(frozen=True)
+class Gradients:
+    """A loss's gradients, computed away from the parameters they will update (A3C, GORILA).
+
+    ``grads`` holds one numpy array per parameter, in the model's parameter order; ``version`` is the weights
+    version they were computed from, by which a parameter server tells how stale they are; ``samples`` counts the
+    env steps (or transitions) they were computed on.
+    """
+
+    grads: list[np.ndarray]
+    version: int
+    samples: int
+
+
 @dataclass
 class EpisodeStats:
     """Episodes finished during one sample call: real (unclipped, whole-game) returns and lengths."""

@@ -5,19 +5,31 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from rayrl.core import Batch, Weights
+from rayrl.core import Batch, Gradients, Weights
 
 # Batches arrive read-only from the object store; the loss never writes to them, so sharing them is safe.
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
-LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-"""``loss_fn(model, batch) -> (scalar loss, {name: scalar tensor})``: an algorithm's pure loss."""
+
+class LossOutput(NamedTuple):
+    """What an algorithm's loss returns."""
+
+    loss: torch.Tensor
+    """The scalar to minimise."""
+    metrics: dict[str, torch.Tensor]
+    """Scalar tensors to log."""
+    priorities: torch.Tensor | None = None
+    """``[N]`` new replay priorities of the batch's items, for prioritized replay (None elsewhere)."""
+
+
+LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], LossOutput]
+"""``loss_fn(model, batch) -> LossOutput``: an algorithm's pure loss."""
 
 
 def make_optimizer(params, *, name: str, lr: float, eps: float, rmsprop_decay: float, momentum: float):
@@ -74,7 +86,6 @@ class Learner:
         self.samples_key = samples_key
         self.version = 0
         self.samples_trained = 0
-        self.extras: dict[str, torch.Tensor] = {}
 
     def update(self, *batches: Batch, return_weights: bool = False):
         """One gradient step on ``batches`` joined along the batch axis; returns scalar metrics.
@@ -82,21 +93,49 @@ class Learner:
         With ``return_weights`` it returns ``(metrics, weights)``: a plan calls it with ``num_returns=2`` so the new
         weights become one object-store ref, published to the workers without another call to the learner.
         """
+        metrics, _ = self._update(batches)
+        return (metrics, self.get_weights()) if return_weights else metrics
+
+    def compute_gradients(self, *batches: Batch) -> tuple[Gradients, dict[str, float]]:
+        """The loss's gradients on ``batches`` (clipped to ``max_grad_norm``) as numpy arrays, stamped with the
+        weights version they were computed from, and the loss's metrics; the weights stay as they are."""
+        metrics, _, samples = self._backward(batches)
+        grads = [p.grad.detach().cpu().numpy().copy() for p in self.model.parameters()]
+        return Gradients(grads, self.version, samples), metrics
+
+    def apply_gradients(self, gradients: Gradients) -> dict[str, float]:
+        """One optimizer step with gradients computed elsewhere (one array per parameter, in parameter order)."""
+        for param, grad in zip(self.model.parameters(), gradients.grads, strict=True):
+            param.grad = torch.as_tensor(grad, device=self.device)
+        return self._step(gradients.samples)
+
+    def _update(self, batches: Sequence[Batch]) -> tuple[dict[str, float], torch.Tensor | None]:
+        """``update``'s step, with the loss's new priorities (None unless the loss gives them)."""
+        metrics, priorities, samples = self._backward(batches)
+        metrics.update(self._step(samples))
+        return metrics, priorities
+
+    def _backward(self, batches: Sequence[Batch]) -> tuple[dict[str, float], torch.Tensor | None, int]:
+        """Loss and clipped gradients (left in ``.grad``) on the joined batches; returns (metrics, priorities,
+        samples in the batches)."""
         joined = self.join(batches)
         tensors = {k: torch.from_numpy(np.asarray(v)).to(self.device, non_blocking=True) for k, v in joined.items()}
-        lr = self._set_lr()
-        loss, metrics = self.loss_fn(self.model, tensors)
+        out = self.loss_fn(self.model, tensors)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        out.loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+        metrics = {k: float(v) for k, v in out.metrics.items()}
+        metrics.update(loss=float(out.loss.detach()), grad_norm=float(grad_norm))
+        priorities = None if out.priorities is None else out.priorities.detach()
+        return metrics, priorities, int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
+
+    def _step(self, samples: int) -> dict[str, float]:
+        """The optimizer step with the gradients in ``.grad``, at the lr annealed to the samples trained so far."""
+        lr = self._set_lr()
         self.optimizer.step()
         self.version += 1
-        self.samples_trained += int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
-        # Scalars are metrics; larger tensors (per-sample priorities) are kept for the caller in ``extras``.
-        out = {k: float(v) for k, v in metrics.items() if v.dim() == 0}
-        self.extras = {k: v.detach() for k, v in metrics.items() if v.dim() > 0}
-        out.update(loss=float(loss.detach()), grad_norm=float(grad_norm), lr=lr)
-        return (out, self.get_weights()) if return_weights else out
+        self.samples_trained += samples
+        return {"lr": lr}
 
     def _concatenate(self, batches: Sequence[Batch]) -> Batch:
         if len(batches) == 1:

@@ -62,10 +62,10 @@ class QLearner(Learner):
     def _replay_update(self, sample: tuple[int, Batch]):
         shard_id, batch = sample
         ids = {name: batch.pop(name) for name in ("indices", "keys")}
-        metrics = self.update(batch)
+        metrics, priorities = self._update([batch])
         if self.version % self.target_update_period == 0:
             self.model.sync_target()
-        return metrics, (shard_id, ids["indices"], ids["keys"], self.extras["priorities"].cpu().numpy())
+        return metrics, (shard_id, ids["indices"], ids["keys"], priorities.cpu().numpy())
 
     def get_weights(self) -> Weights:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.online.state_dict().items()}

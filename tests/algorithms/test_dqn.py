@@ -70,10 +70,10 @@ def test_loss_regresses_onto_the_target_network_s_values(double_q):
     obs, next_obs = torch.randn(5, 3), torch.randn(5, 3)
     batch = {"obs": obs, "next_obs": next_obs, "action": torch.tensor([0, 1, 0, 1, 1]),
              "reward": torch.zeros(5), "discount": torch.ones(5), "weights": torch.ones(5)}
-    _, metrics = dqn_loss(model, batch, double_q=double_q)
+    priorities = dqn_loss(model, batch, double_q=double_q).priorities
     q_next = model.target(next_obs)
     a_next = (model.online(next_obs) if double_q else q_next).argmax(-1)
     target = q_next.gather(1, a_next[:, None]).squeeze(1)
     td = target - online(obs).gather(1, batch["action"][:, None]).squeeze(1)
-    torch.testing.assert_close(metrics["priorities"], td.abs().detach() + 1e-6)
+    torch.testing.assert_close(priorities, td.abs().detach() + 1e-6)
     assert not any(p.requires_grad for p in model.target.parameters())

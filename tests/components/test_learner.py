@@ -174,3 +174,29 @@ def test_returned_weights_are_a_snapshot():
     learner.update(make_batch(1))
     for key in weights:
         np.testing.assert_array_equal(weights[key], snapshot[key])
+
+
+def test_computing_then_applying_gradients_is_the_same_step_as_update():
+    updated, split = make_learner(), make_learner()
+    for seed in range(3):
+        want = updated.update(make_batch(seed))
+        gradients, metrics = split.compute_gradients(make_batch(seed))
+        assert gradients.version == seed and gradients.samples == T * B
+        assert all(isinstance(g, np.ndarray) for g in gradients.grads)
+        metrics.update(split.apply_gradients(gradients))
+        assert metrics == pytest.approx(want, rel=1e-6)
+        assert_params_equal(params_of(split), params_of(updated))
+    assert (split.version, split.samples_trained) == (updated.version, updated.samples_trained)
+
+
+def test_gradients_computed_by_one_learner_step_another():
+    """A3C's shape: a worker's copy computes, the server applies; computing leaves the worker's weights as they were."""
+    server, worker = make_learner(), make_learner()
+    before = params_of(worker)
+    gradients, _ = worker.compute_gradients(make_batch(4))
+    assert_params_equal(before, params_of(worker))
+    reference = make_learner()
+    reference.update(make_batch(4))
+    server.apply_gradients(gradients)
+    assert_params_equal(params_of(server), params_of(reference))
+    assert server.version == 1 and worker.version == 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from rayrl.components.learner import LossOutput
 from rayrl.components.q_learner import start_q_learner
 
 
@@ -23,7 +24,7 @@ class TinyOnlineAndTarget(torch.nn.Module):
 def q_loss(model, batch):
     q = model.online(batch["obs"]).gather(1, batch["action"][:, None]).squeeze(1)
     td = batch["reward"] - q
-    return (td**2).mean(), {"priorities": td.detach().abs()}
+    return LossOutput((td**2).mean(), {}, priorities=td.detach().abs())
 
 
 @pytest.fixture

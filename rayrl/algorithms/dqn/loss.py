@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rayrl.components.learner import LossOutput
 from rayrl.models.q_network import OnlineAndTarget
 from rayrl.ops import (
     double_q_learning_target,
@@ -19,8 +20,7 @@ def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], *, double_q
 
     ``target = r_t + discount_t max_a q_target(s', a)``, or with ``double_q``
     ``r_t + discount_t q_target(s', argmax_a q_online(s', a))``. ``w_i`` are prioritized replay's
-    importance weights (1 for uniform replay). The metrics carry ``priorities`` ``[N]`` (|TD error| + eps) for the
-    replay: the learner takes them out before logging.
+    importance weights (1 for uniform replay). The new replay priorities are ``|TD error| + eps`` ``[N]``.
     """
     q_tm1 = model.online(batch["obs"])
     with torch.no_grad():
@@ -32,6 +32,5 @@ def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], *, double_q
             target = q_learning_target(r_t=batch["reward"], discount_t=batch["discount"], q_t=q_t_value)
     td = td_error(q_tm1=q_tm1, a_tm1=batch["action"], target=target)
     loss = (batch["weights"] * huber_loss(td)).mean()
-    metrics = {"q_mean": q_tm1.detach().mean(), "td_error_abs": td.detach().abs().mean(),
-               "priorities": td_priorities(td_errors=td)}
-    return loss, metrics
+    metrics = {"q_mean": q_tm1.detach().mean(), "td_error_abs": td.detach().abs().mean()}
+    return LossOutput(loss, metrics, priorities=td_priorities(td_errors=td))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from rayrl.algorithms.impala.config import ImpalaConfig
+from rayrl.components.learner import LossOutput
 from rayrl.ops import baseline_loss, entropy_loss, policy_gradient_loss, vtrace
 
 
@@ -57,4 +58,4 @@ def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: Impala
         "entropy": -entropy.detach() / (T * B),
         "mean_rho": target_log_probs.detach().sub(behaviour_log_probs).exp().mean(),
     }
-    return total, metrics
+    return LossOutput(total, metrics)
