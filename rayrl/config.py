@@ -73,6 +73,12 @@ class CommonConfig:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+def optimizer_kwargs(config: Any) -> dict[str, Any]:
+    """A config's optimizer keys (``CommonConfig``'s) as the arguments a learner or parameter server takes."""
+    return {key: getattr(config, key)
+            for key in ("optimizer", "lr", "optimizer_eps", "rmsprop_decay", "momentum", "max_grad_norm")}
+
+
 def check(ok: bool, key: str, value: Any, fix: str) -> None:
     """Raise a one-line error naming a config key whose value is out of range."""
     if not ok:

@@ -74,7 +74,8 @@ def start_learner(config: QLearningConfig):
     DQN's loss), and the env's frame-stack depth (None unless Atari), with which replay stores each frame once."""
     # Imported here, not above: configs load without torch, so the CLI checks its input before torch and Ray start.
     from rayrl.algorithms.dqn.loss import dqn_loss
-    from rayrl.components.q_learner import start_q_learner
+    from rayrl.components.learner import start_learner
+    from rayrl.components.q_learner import QLearner
     from rayrl.envs import frame_stack_depth, make_env
     from rayrl.models.q_network import OnlineAndTarget, QNetwork
 
@@ -84,8 +85,9 @@ def start_learner(config: QLearningConfig):
     q_network_fn()  # fail here, in one line, on spaces the model cannot handle
     frame_stack = frame_stack_depth(probe)
     probe.close()
-    learner = start_q_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
-                              loss_fn=functools.partial(dqn_loss, double_q=config.double_q))
+    learner = start_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
+                            loss_fn=functools.partial(dqn_loss, double_q=config.double_q), learner_cls=QLearner,
+                            target_update_period=config.target_update_period)
     return learner, frame_stack
 
 

@@ -173,6 +173,19 @@ class Learner:
         return str(self.device)
 
 
+def start_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: LossFn, learner_cls: type = Learner,
+                  **kwargs: Any):
+    """A ``learner_cls`` actor (``config.learner_cpus`` CPUs, the GPU ``config.learner_gpus`` asks for) with
+    ``config``'s optimizer keys and seed, on one torch thread, and the algorithm's further ``kwargs``."""
+    import ray
+
+    from rayrl.config import optimizer_kwargs
+
+    return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(learner_cls).remote(
+        model_fn=model_fn, loss_fn=loss_fn, **optimizer_kwargs(config), num_threads=1, seed=config.seed, **kwargs
+    )
+
+
 def learner_gpus(requested: float) -> float:
     """GPUs for a learner actor: ``requested``, or (-1) one when the Ray cluster has a GPU, else none."""
     if requested >= 0:

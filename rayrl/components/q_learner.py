@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-from torch import nn
 
-from rayrl.components.learner import Learner, LossFn, learner_gpus
+from rayrl.components.learner import Learner
 from rayrl.components.replay_feed import ReplayFeed
 from rayrl.core import Batch, Weights
 
@@ -69,16 +68,3 @@ class QLearner(Learner):
 
     def get_weights(self) -> Weights:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.online.state_dict().items()}
-
-
-def start_q_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: LossFn):
-    """A :class:`QLearner` actor (``config.learner_cpus`` CPUs, the GPU ``config.learner_gpus`` asks for) with
-    ``config``'s optimizer, gradient clip, target period and seed: the fields DQN-family configs share."""
-    import ray
-
-    return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(QLearner).remote(
-        model_fn=model_fn, loss_fn=loss_fn, target_update_period=config.target_update_period,
-        optimizer=config.optimizer, lr=config.lr, optimizer_eps=config.optimizer_eps,
-        rmsprop_decay=config.rmsprop_decay, momentum=config.momentum, max_grad_norm=config.max_grad_norm,
-        num_threads=1, seed=config.seed,
-    )

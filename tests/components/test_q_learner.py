@@ -1,4 +1,4 @@
-"""The QLearner actor that start_q_learner makes from a DQN-family config: its settings and a replay update."""
+"""The QLearner actor that start_learner makes from a DQN-family config: its settings and a replay update."""
 
 import time
 from types import SimpleNamespace
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rayrl.components.learner import LossOutput
-from rayrl.components.q_learner import start_q_learner
+from rayrl.components.learner import LossOutput, start_learner
+from rayrl.components.q_learner import QLearner
 
 
 class TinyOnlineAndTarget(torch.nn.Module):
@@ -32,7 +32,8 @@ def learner(ray_session):
     """A QLearner actor of the tiny model: Adam lr 0.5, target synced every 2 updates."""
     config = SimpleNamespace(learner_cpus=1.0, learner_gpus=0, target_update_period=2, optimizer="adam", lr=0.5,
                              optimizer_eps=1e-8, rmsprop_decay=0.95, momentum=0.0, max_grad_norm=10.0, seed=3)
-    actor = start_q_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss)
+    actor = start_learner(config, model_fn=TinyOnlineAndTarget, loss_fn=q_loss, learner_cls=QLearner,
+                          target_update_period=config.target_update_period)
     yield actor
     ray_session.kill(actor)
 
@@ -54,7 +55,7 @@ def make_shards(ray_session):
         ray_session.kill(shard)
 
 
-def test_start_q_learner_takes_the_config_s_settings_and_returns_priorities_for_the_sample_s_shard(learner,
+def test_start_learner_takes_the_config_s_settings_and_returns_priorities_for_the_sample_s_shard(learner,
                                                                                                     ray_session):
     batch = {"obs": np.ones((4, 2), np.float32), "action": np.array([0, 1, 2, 0]),
              "reward": np.zeros(4, np.float32), "indices": np.arange(4), "keys": np.arange(10, 14)}

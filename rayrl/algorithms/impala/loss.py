@@ -5,23 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rayrl.algorithms.actor_critic import evaluate_rollout
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.components.learner import LossOutput
 from rayrl.ops import baseline_loss, entropy_loss, policy_gradient_loss, vtrace
-
-
-def evaluate_rollout(model: nn.Module, batch: dict[str, torch.Tensor]):
-    """One forward pass over a rollout's observations and its final observations (see ``rayrl.core``).
-
-    Returns ``(params [T, B, P], values [T + 1, B], final_values [T, B])``: the policy parameters at each step, the
-    values of ``obs``, and at each step a time limit cut, the value of that episode's final observation (0 at the
-    other steps, where nothing reads it).
-    """
-    obs, final_obs, final_at = batch["obs"], batch["final_obs"], batch["final_at"]
-    T, B = batch["rewards"].shape
-    params, values = model(torch.cat([obs.flatten(0, 1), final_obs]))
-    final_values = values.new_zeros(T, B).index_put((final_at[:, 0], final_at[:, 1]), values[(T + 1) * B:])
-    return params[: T * B].view(T, B, -1), values[: (T + 1) * B].view(T + 1, B), final_values
 
 
 def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: ImpalaConfig):

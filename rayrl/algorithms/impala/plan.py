@@ -21,39 +21,22 @@ from typing import Any
 
 import ray
 
+from rayrl.algorithms import actor_critic
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.algorithms.impala.loss import impala_loss
-from rayrl.components.learner import Learner, learner_gpus
+from rayrl.components.learner import start_learner
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
-from rayrl.components.rollout_worker import join_rollouts
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.envs import make_env
-from rayrl.models.actor_critic import ActorCritic
 
 
 class ImpalaPlan(LearnerPlanState):
     def __init__(self, config: ImpalaConfig):
         self.config = config
-        probe = make_env(config.env, env_kwargs=config.env_kwargs)
-        model_fn = functools.partial(ActorCritic, probe.observation_space, probe.action_space, config.hidden_sizes)
-        model_fn()  # fail here, in one line, on spaces the model cannot handle
-        probe.close()
-        self.learner = ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(Learner).remote(
-            model_fn=model_fn,
-            loss_fn=functools.partial(impala_loss, config=config),
-            optimizer=config.optimizer,
-            lr=config.lr,
-            optimizer_eps=config.optimizer_eps,
-            rmsprop_decay=config.rmsprop_decay,
-            momentum=config.momentum,
-            max_grad_norm=config.max_grad_norm,
-            lr_anneal_samples=config.lr_anneal_timesteps,
-            join=join_rollouts,
-            num_threads=1,
-            seed=config.seed,
-        )
+        self.learner = start_learner(config, model_fn=actor_critic.model_fn(config),
+                                     loss_fn=functools.partial(impala_loss, config=config),
+                                     **actor_critic.learner_kwargs(config))
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
                                  num_cpus=config.worker_cpus)
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
@@ -66,10 +49,7 @@ class ImpalaPlan(LearnerPlanState):
         self.rollouts_dropped = 0
 
     def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
-        c = self.config
-        return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker,
-                    rollout_length=c.rollout_length, hidden_sizes=c.hidden_sizes,
-                    seed=c.seed + 1000 * index + 100_000 * incarnation)
+        return actor_critic.worker_kwargs(self.config, index, incarnation)
 
     def train_step(self) -> dict[str, float]:
         """Drive workers and learner for ``report_seconds`` (or until the first update); return metrics."""

@@ -1,0 +1,85 @@
+"""What the actor-critic algorithms share (IMPALA; A3C and A2C to come): config fields and checks, the model of a
+config's env, the learner actor, the rollout workers' arguments and the forward pass over a rollout. Each algorithm's
+config overrides only the defaults that differ, and its plan adds only what its paper adds."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from rayrl.config import CommonConfig, check
+
+if TYPE_CHECKING:  # configs load without torch, so the CLI checks its input before torch and Ray start
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig(CommonConfig):
+    rollout_length: int = 20
+    """Unroll length T: steps each rollout carries per env (A3C's t_max)."""
+    gamma: float = 0.99
+    """Discount."""
+    reward_scale: float = 1.0
+    """Multiplies rewards in the loss (after the env's clipping): keeps values near 1 for envs with large rewards."""
+    baseline_cost: float = 0.5
+    """Weight of the value (baseline) loss."""
+    entropy_cost: float = 0.01
+    """Weight of the entropy bonus."""
+    lr_anneal_timesteps: int = 50_000_000
+    """Env steps over which lr decays linearly to 0 (IMPALA: 200M frames = 50M steps); 0 keeps it constant."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.rollout_length >= 1, "rollout_length", self.rollout_length, "use 1 or more steps")
+        check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "use a discount in [0, 1]")
+        check(self.lr_anneal_timesteps >= 0, "lr_anneal_timesteps", self.lr_anneal_timesteps, "use 0 or more")
+        check(self.reward_scale > 0, "reward_scale", self.reward_scale, "use a positive factor")
+        check(self.baseline_cost >= 0, "baseline_cost", self.baseline_cost, "use 0 or more")
+        check(self.entropy_cost >= 0, "entropy_cost", self.entropy_cost, "use 0 or more")
+
+
+def model_fn(config: ActorCriticConfig) -> Callable[[], nn.Module]:
+    """The :class:`~rayrl.models.actor_critic.ActorCritic` constructor for ``config``'s env, tried once here so that
+    spaces the model cannot handle fail in one line before any actor starts."""
+    from rayrl.envs import make_env
+    from rayrl.models.actor_critic import ActorCritic
+
+    probe = make_env(config.env, env_kwargs=config.env_kwargs)
+    fn = functools.partial(ActorCritic, probe.observation_space, probe.action_space, config.hidden_sizes)
+    probe.close()
+    fn()
+    return fn
+
+
+def learner_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
+    """The :class:`~rayrl.components.learner.Learner` arguments the family shares: rollouts joined along B, lr
+    annealed over ``lr_anneal_timesteps`` env steps."""
+    from rayrl.components.rollout_worker import join_rollouts
+
+    return dict(join=join_rollouts, lr_anneal_samples=config.lr_anneal_timesteps)
+
+
+def worker_kwargs(config: ActorCriticConfig, index: int, incarnation: int, **extra: Any) -> dict[str, Any]:
+    """:class:`~rayrl.components.rollout_worker.RolloutWorker` arguments of worker ``index``: env and model settings,
+    fresh seeds per incarnation, and the plan's ``extra``."""
+    c = config
+    return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker, rollout_length=c.rollout_length,
+                hidden_sizes=c.hidden_sizes, seed=c.seed + 1000 * index + 100_000 * incarnation, **extra)
+
+
+def evaluate_rollout(model: nn.Module, batch: dict[str, torch.Tensor]):
+    """One forward pass over a rollout's observations and its final observations (see ``rayrl.core``).
+
+    Returns ``(params [T, B, P], values [T + 1, B], final_values [T, B])``: the policy parameters at each step, the
+    values of ``obs``, and at each step a time limit cut, the value of that episode's final observation (0 at the
+    other steps, where nothing reads it).
+    """
+    import torch
+
+    obs, final_obs, final_at = batch["obs"], batch["final_obs"], batch["final_at"]
+    T, B = batch["rewards"].shape
+    params, values = model(torch.cat([obs.flatten(0, 1), final_obs]))
+    final_values = values.new_zeros(T, B).index_put((final_at[:, 0], final_at[:, 1]), values[(T + 1) * B:])
+    return params[: T * B].view(T, B, -1), values[: (T + 1) * B].view(T + 1, B), final_values
