@@ -1,4 +1,5 @@
-"""A set of rollout-worker actors kept busy with sample requests; a worker that dies is replaced, not fatal.
+"""A set of worker actors kept busy with requests (rollouts, transitions, gradients); a worker that dies is replaced,
+not fatal.
 
 Elastic: with ``max_workers`` above ``num_workers``, :meth:`WorkerSet.grow` adds workers while the cluster has
 free CPUs (say, the autoscaler added a node), placed outside the trial's placement group; when such an extra worker
@@ -29,7 +30,7 @@ class Collected(NamedTuple):
     worker: int
     """The index of the worker that answered (a replacement keeps the index of the worker it replaced)."""
     rollout: ray.ObjectRef
-    """What its ``sample`` returned first, left in the object store."""
+    """What its method returned first (a rollout, transitions or gradients), left in the object store."""
     stats: EpisodeStats
 
 
@@ -37,8 +38,9 @@ class WorkerSet:
     """``num_workers`` (up to ``max_workers``) actors of ``worker_cls``, each with up to ``depth`` calls in flight.
 
     ``worker_kwargs(index, incarnation)`` gives the constructor arguments of worker ``index``; ``incarnation``
-    counts its replacements so a new actor gets fresh seeds. Each sample call returns two objects: the rollout
-    (left in the object store for the learner) and its small :class:`EpisodeStats`, which the plan reads;
+    counts its replacements so a new actor gets fresh seeds. Each call of ``method(weights)`` (``sample`` for
+    rollout and transition workers, ``compute_gradients`` for gradient workers) returns two objects: the data
+    (left in the object store for the learner or server) and its small :class:`EpisodeStats`, which the plan reads;
     :meth:`collect` hands both over with the worker's index, so a plan can send each worker's data to the same place.
     """
 
@@ -51,11 +53,13 @@ class WorkerSet:
         *,
         max_workers: int = 0,
         worker_cls: type = RolloutWorker,
+        method: str = "sample",
         depth: int = 2,
         num_cpus: float = 1,
     ):
         self._remote_cls = ray.remote(num_cpus=num_cpus)(worker_cls)
         self._worker_kwargs = worker_kwargs
+        self.method = method
         self.num_cpus = num_cpus
         self.depth = depth
         self.min_workers = num_workers
@@ -91,7 +95,7 @@ class WorkerSet:
             free -= self.num_cpus
             added += 1
         if added:
-            log.info("elastic: %d rollout workers now (+%d)", len(self.actors), added)
+            log.info("elastic: %d workers now (+%d)", len(self.actors), added)
         return added
 
     def submit(self, weights: PublishedWeights | None, *, limit: int | None = None) -> None:
@@ -105,7 +109,7 @@ class WorkerSet:
         budget = float("inf") if limit is None else limit
         for i, actor in self.actors.items():
             while self._per_worker[i] < self.depth and budget > 0:
-                rollout_ref, stats_ref = actor.sample.options(num_returns=2).remote(weights)
+                rollout_ref, stats_ref = getattr(actor, self.method).options(num_returns=2).remote(weights)
                 self._in_flight[stats_ref] = (i, self.incarnations[i], rollout_ref)
                 self._per_worker[i] += 1
                 budget -= 1
@@ -132,14 +136,14 @@ class WorkerSet:
 
     def _on_failure(self, index: int, error: Exception) -> None:
         if len(self.actors) > self.min_workers:
-            log.warning("rollout worker %d failed (%s); elastic: dropping it", index, type(error).__name__)
+            log.warning("worker %d failed (%s); elastic: dropping it", index, type(error).__name__)
             ray.kill(self.actors.pop(index), no_restart=True)
             self._per_worker.pop(index, None)
             return
-        log.warning("rollout worker %d failed (%s); starting a replacement", index, type(error).__name__)
+        log.warning("worker %d failed (%s); starting a replacement", index, type(error).__name__)
         if self.restarts >= self.max_restarts:
             cause = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise RayrlError(f"rollout workers failed {self.restarts + 1} times; the last error: {cause}") from None
+            raise RayrlError(f"workers failed {self.restarts + 1} times; the last error: {cause}") from None
         ray.kill(self.actors[index], no_restart=True)
         self.incarnations[index] += 1
         self._per_worker[index] = 0
