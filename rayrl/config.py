@@ -43,7 +43,7 @@ class CommonConfig:
     report_seconds: float = 2.0
     """Wall time per reported training iteration (one progress line, one TensorBoard point)."""
     optimizer: str = "rmsprop"
-    """rmsprop (the DQN, A3C and IMPALA papers; torch's, epsilon outside the square root) or adam."""
+    """rmsprop (the DQN, A3C and IMPALA papers; torch's, epsilon outside the square root), adam or sgd."""
     lr: float = 6e-4
     """Learning rate."""
     optimizer_eps: float = 0.01
@@ -51,7 +51,7 @@ class CommonConfig:
     rmsprop_decay: float = 0.99
     """RMSProp's moving-average decay."""
     momentum: float = 0.0
-    """RMSProp momentum."""
+    """RMSProp's or SGD's momentum."""
     max_grad_norm: float = 40.0
     """Global gradient-norm clip."""
 
@@ -64,7 +64,8 @@ class CommonConfig:
         check(self.worker_cpus > 0, "worker_cpus", self.worker_cpus, "use a positive share, e.g. 0.5 or 1")
         check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
         check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
-        check(self.optimizer in ("rmsprop", "adam"), "optimizer", self.optimizer, "use 'rmsprop' or 'adam'")
+        check(self.optimizer in ("rmsprop", "adam", "sgd"), "optimizer", self.optimizer,
+              "use 'rmsprop', 'adam' or 'sgd'")
         check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6e-4")
         check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
         check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
@@ -74,9 +75,8 @@ class CommonConfig:
 
 
 def optimizer_kwargs(config: Any) -> dict[str, Any]:
-    """A config's optimizer keys (``CommonConfig``'s) as the arguments a learner or parameter server takes."""
-    return {key: getattr(config, key)
-            for key in ("optimizer", "lr", "optimizer_eps", "rmsprop_decay", "momentum", "max_grad_norm")}
+    """A config's optimizer keys (``CommonConfig``'s) as the arguments a learner or parameter shard takes."""
+    return {key: getattr(config, key) for key in ("optimizer", "lr", "optimizer_eps", "rmsprop_decay", "momentum")}
 
 
 def check(ok: bool, key: str, value: Any, fix: str) -> None:

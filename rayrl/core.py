@@ -61,21 +61,24 @@ Weights = dict[str, np.ndarray]
 class PublishedWeights:
     """A version of the learner's weights in the object store.
 
-    ``ref`` is a one-element list holding the ``ObjectRef`` (a list, so Ray does not resolve it when this is passed
-    as an argument: the receiver fetches it only if it needs it), or the weights themselves outside Ray.
+    ``ref`` is a list holding the ``ObjectRef`` (a list, so Ray does not resolve it when this is passed as an
+    argument: the receiver fetches it only if it needs it), or the weights themselves outside Ray; a sharded
+    parameter server publishes one ref per shard, each holding its block of the weights.
     """
 
     version: int
     ref: list[Any]
 
     def fetch(self) -> Weights:
-        """The weights, read from the object store if they live there."""
-        item = self.ref[0]
-        if isinstance(item, dict):
-            return item
+        """The weights, read from the object store if they live there (all blocks, merged)."""
+        if len(self.ref) == 1 and isinstance(self.ref[0], dict):
+            return self.ref[0]
         import ray
 
-        return ray.get(item)
+        blocks = [item if isinstance(item, dict) else None for item in self.ref]
+        if any(block is None for block in blocks):
+            blocks = ray.get(list(self.ref))
+        return blocks[0] if len(blocks) == 1 else {k: v for block in blocks for k, v in block.items()}
 
 
 @dataclass(frozen=True)

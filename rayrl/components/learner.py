@@ -33,7 +33,9 @@ LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], LossOutput]
 
 
 def make_optimizer(params, *, name: str, lr: float, eps: float, rmsprop_decay: float, momentum: float):
-    """RMSProp as in the DQN/A3C/IMPALA papers, or Adam."""
+    """RMSProp as in the DQN/A3C/IMPALA papers, Adam, or plain SGD (with momentum)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=rmsprop_decay, eps=eps, momentum=momentum)
     if name == "adam":
@@ -182,7 +184,8 @@ def start_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: Lo
     from rayrl.config import optimizer_kwargs
 
     return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(learner_cls).remote(
-        model_fn=model_fn, loss_fn=loss_fn, **optimizer_kwargs(config), num_threads=1, seed=config.seed, **kwargs
+        model_fn=model_fn, loss_fn=loss_fn, **optimizer_kwargs(config), max_grad_norm=config.max_grad_norm,
+        num_threads=1, seed=config.seed, **kwargs
     )
 
 
