@@ -70,6 +70,11 @@ class CommonConfig:
         check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
         check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
 
+    @property
+    def learner_actors(self) -> int:
+        """Actors of ``learner_cpus`` CPUs each: the learner, or a parameter server's shards."""
+        return 1
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 

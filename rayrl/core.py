@@ -97,12 +97,14 @@ class Gradients:
 
 @dataclass
 class EpisodeStats:
-    """Episodes finished during one sample call: real (unclipped, whole-game) returns and lengths."""
+    """Episodes finished during one sample call: real (unclipped, whole-game) returns and lengths; a gradient
+    worker adds the scalar ``metrics`` of the loss it computed its gradients from."""
 
     returns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     env_steps: int = 0
     policy_version: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class ParameterSource(Protocol):

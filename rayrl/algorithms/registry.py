@@ -64,7 +64,21 @@ def _apex() -> Algorithm:
                      check_action_space="rayrl.models.spaces:check_discrete_action_space")
 
 
-_ALGORITHMS = {"apex": _apex, "dqn": _dqn, "impala": _impala}
+def _a3c() -> Algorithm:
+    from rayrl.algorithms.a3c.config import ATARI_PRESET, VECTOR_PRESET, A3CConfig
+
+    return Algorithm("a3c", A3CConfig, "rayrl.algorithms.a3c.plan:A3CPlan", VECTOR_PRESET, ATARI_PRESET)
+
+
+def _a2c() -> Algorithm:
+    """A3C's plan in its synchronous setting: one version to every worker, the mean of their gradients applied once."""
+    from rayrl.algorithms.a3c.config import ATARI_PRESET, VECTOR_PRESET, A3CConfig
+
+    return Algorithm("a2c", A3CConfig, "rayrl.algorithms.a3c.plan:A3CPlan", dict(VECTOR_PRESET, sync=True),
+                     dict(ATARI_PRESET, sync=True))
+
+
+_ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "impala": _impala}
 
 
 def names() -> list[str]:

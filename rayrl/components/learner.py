@@ -43,6 +43,25 @@ def make_optimizer(params, *, name: str, lr: float, eps: float, rmsprop_decay: f
     raise ValueError(f"unknown optimizer {name!r}")
 
 
+def backward(model: nn.Module, loss_fn: LossFn, batch: Batch, *, max_grad_norm: float,
+             device: torch.device | str) -> tuple[dict[str, float], torch.Tensor | None]:
+    """The loss on ``batch`` and its gradients, clipped to a global norm of ``max_grad_norm`` and left in the
+    parameters' ``.grad``; returns the loss's scalar metrics (with ``loss`` and ``grad_norm``) and its priorities."""
+    tensors = {k: torch.from_numpy(np.asarray(v)).to(device, non_blocking=True) for k, v in batch.items()}
+    out = loss_fn(model, tensors)
+    model.zero_grad(set_to_none=True)
+    out.loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    metrics = {k: float(v) for k, v in out.metrics.items()}
+    metrics.update(loss=float(out.loss.detach()), grad_norm=float(grad_norm))
+    return metrics, None if out.priorities is None else out.priorities.detach()
+
+
+def gradients_of(model: nn.Module) -> list[np.ndarray]:
+    """The gradients in the parameters' ``.grad`` as numpy arrays (copies), in parameter order."""
+    return [p.grad.detach().cpu().numpy().copy() for p in model.parameters()]
+
+
 class Learner:
     """Takes batches (dicts of numpy arrays), joins them along the batch axis, and takes one gradient step each.
 
@@ -102,8 +121,7 @@ class Learner:
         """The loss's gradients on ``batches`` (clipped to ``max_grad_norm``) as numpy arrays, stamped with the
         weights version they were computed from, and the loss's metrics; the weights stay as they are."""
         metrics, _, samples = self._backward(batches)
-        grads = [p.grad.detach().cpu().numpy().copy() for p in self.model.parameters()]
-        return Gradients(grads, self.version, samples), metrics
+        return Gradients(gradients_of(self.model), self.version, samples), metrics
 
     def apply_gradients(self, gradients: Gradients) -> dict[str, float]:
         """One optimizer step with gradients computed elsewhere (one array per parameter, in parameter order)."""
@@ -121,14 +139,8 @@ class Learner:
         """Loss and clipped gradients (left in ``.grad``) on the joined batches; returns (metrics, priorities,
         samples in the batches)."""
         joined = self.join(batches)
-        tensors = {k: torch.from_numpy(np.asarray(v)).to(self.device, non_blocking=True) for k, v in joined.items()}
-        out = self.loss_fn(self.model, tensors)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-        metrics = {k: float(v) for k, v in out.metrics.items()}
-        metrics.update(loss=float(out.loss.detach()), grad_norm=float(grad_norm))
-        priorities = None if out.priorities is None else out.priorities.detach()
+        metrics, priorities = backward(self.model, self.loss_fn, joined, max_grad_norm=self.max_grad_norm,
+                                       device=self.device)
         return metrics, priorities, int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
 
     def _step(self, samples: int) -> dict[str, float]:

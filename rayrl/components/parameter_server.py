@@ -49,6 +49,8 @@ class Applied(NamedTuple):
     """The shard's version after the call."""
     samples: int
     """Samples of the gradients applied."""
+    lr: float
+    """The learning rate of the step (annealed), or that the next step would take if none was applied."""
 
 
 class ParameterShard:
@@ -80,6 +82,7 @@ class ParameterShard:
         ``publish_period`` versions), this block's weights at exactly that version (else None)."""
         staleness: list[int | None] = []
         fresh = []
+        lr = self.lr()
         for g in gradients:
             age = self.version - g.version
             if self.max_staleness is not None and age > self.max_staleness:
@@ -93,12 +96,13 @@ class ParameterShard:
                 grads = [torch.as_tensor(g.grads[index]) for g in fresh]
                 param.grad = grads[0].clone() if len(grads) == 1 else torch.stack(grads).mean(0)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr()
+                group["lr"] = lr
             self.optimizer.step()
             self.version += 1
             self.samples_applied += sum(g.samples for g in fresh)
         due = bool(fresh) and self.version % self.publish_period == 0
-        return Applied(staleness, self.version, sum(g.samples for g in fresh)), self.get_weights() if due else None
+        weights = self.get_weights() if due else None
+        return Applied(staleness, self.version, sum(g.samples for g in fresh), lr), weights
 
     def lr(self) -> float:
         """The base lr annealed linearly to 0 over ``lr_anneal_samples`` applied samples (0: constant)."""
