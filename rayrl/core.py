@@ -36,6 +36,12 @@ observations (torch limited to one thread), sample B actions, step all B envs (f
 record (and keep the final observation of any episode a time limit cut). It returns the time-major rollout and
 the episodes that finished.
 
+Gradients
+---------
+In the parameter-server family (A3C, A2C, GORILA) a worker computes the loss's gradients on its own copy of the
+network and sends them as :class:`Gradients` (numpy, one array per parameter, stamped with the weights version they
+came from); the server's shards apply them as they come and drop those more than ``max_staleness`` versions old.
+
 Weights
 -------
 The learner's weights are published once per version as :class:`PublishedWeights`: one ``ray.put`` of a dict of
@@ -108,7 +114,7 @@ class EpisodeStats:
 
 
 class ParameterSource(Protocol):
-    """Anything that hands out the newest published weights."""
+    """Anything that hands out the newest published weights (the parameter server of A3C and GORILA)."""
 
     def latest(self) -> PublishedWeights | None: ...
 
@@ -119,6 +125,14 @@ class RolloutWorker(Protocol):
     def sample(self, weights: PublishedWeights | None) -> tuple[Batch, EpisodeStats]:
         """Pull ``weights`` if newer and due, run one unroll, return (rollout, finished episodes)."""
         ...
+
+
+class GradientWorker(Protocol):
+    """Computes gradients away from the parameters they update: pulls ``weights`` if newer and due, computes the
+    loss's clipped gradients on its own batch (A3C: a fresh rollout of its envs), stamps them with the version
+    of the weights they were computed from."""
+
+    def compute_gradients(self, weights: PublishedWeights | None) -> tuple[Gradients, EpisodeStats]: ...
 
 
 class ReplayBuffer(Protocol):
@@ -135,7 +149,16 @@ class Learner(Protocol):
     """Owns the model and optimizer (on the GPU when torch sees one) and applies an algorithm's loss."""
 
     def update(self, *batches: Batch) -> dict[str, float]:
-        """One gradient step on the batches joined along B; returns scalar metrics."""
+        """One gradient step on the batches joined along B; returns scalar metrics. The same as
+        ``apply_gradients(compute_gradients(*batches)[0])`` in one process."""
+        ...
+
+    def compute_gradients(self, *batches: Batch) -> tuple[Gradients, dict[str, float]]:
+        """The loss's clipped gradients on the joined batches, stamped with the current version, and its metrics."""
+        ...
+
+    def apply_gradients(self, gradients: Gradients) -> dict[str, float]:
+        """One optimizer step with gradients computed elsewhere."""
         ...
 
     def get_weights(self) -> Weights: ...
