@@ -60,7 +60,7 @@ def test_value_of_the_wrong_type_names_the_key(key, value):
 @pytest.mark.parametrize(
     "cls, key, value",
     [(ImpalaConfig, "lr", -1e-3), (ImpalaConfig, "lr", 0), (CommonConfig, "num_workers", 0),
-     (ImpalaConfig, "gamma", 1.5), (ImpalaConfig, "gamma", -0.1), (ImpalaConfig, "optimizer", "sgd"),
+     (ImpalaConfig, "gamma", 1.5), (ImpalaConfig, "gamma", -0.1), (ImpalaConfig, "optimizer", "adagrad"),
      (ImpalaConfig, "rollout_length", 0), (CommonConfig, "learner_gpus", -0.5)],
 )
 def test_out_of_range_value_names_the_key(cls, key, value):
