@@ -165,12 +165,16 @@ class ParameterServer:
         return calls[0][0], [weights for _, weights in calls]
 
     def finish(self, applied: Applied, weights_refs: list[Any]) -> None:
-        """Count a finished update (``applied`` read from :meth:`apply`'s first ref); publish the weights if due."""
+        """Count a finished update (``applied`` read from :meth:`apply`'s first ref); publish the weights if due.
+
+        Answers may be read in any order (``ray.wait`` returns whichever is ready): an update whose gradients were
+        all dropped leaves the version where an earlier update put it and has no weights, so only an update that
+        applied something publishes, and only if its version is newer than the published one."""
         self.dropped += sum(age is None for age in applied.staleness)
-        if applied.version > self.version:
-            self.version = applied.version
-            if applied.version % self.publish_period == 0:
-                self._latest = PublishedWeights(applied.version, weights_refs)
+        self.version = max(self.version, applied.version)
+        stepped = any(age is not None for age in applied.staleness)
+        if stepped and applied.version % self.publish_period == 0 and applied.version > self._latest.version:
+            self._latest = PublishedWeights(applied.version, weights_refs)
 
     def latest(self) -> PublishedWeights:
         """The newest published weights: one ref per shard's block."""

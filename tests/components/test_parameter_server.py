@@ -160,3 +160,19 @@ def test_the_server_publishes_all_blocks_as_one_version_workers_can_load(ray_ses
         assert state["counters"]["version"] == 4 and set(state["params"]) == set(dict(model().named_parameters()))
     finally:
         server.stop()
+
+
+def test_answers_read_out_of_order_publish_only_weights_an_update_made(ray_session):
+    server = ParameterServer(model, num_shards=2, publish_period=1, seed=0, num_cpus=0.1,
+                             **OPTIMIZERS["sgd"], max_staleness=0)
+    try:
+        rng = np.random.default_rng(7)
+        stepped = server.apply(ray_session.put(random_gradients(rng, 0)))  # makes version 1
+        dropped = server.apply(ray_session.put(random_gradients(rng, 0)))  # 1 version old: dropped, no weights
+        server.finish(ray_session.get(dropped[0]), dropped[1])  # read first, as ray.wait may hand it over
+        assert server.version == 1 and server.dropped == 1 and server.latest().version == 0
+        server.finish(ray_session.get(stepped[0]), stepped[1])
+        assert server.latest().version == 1
+        assert set(server.latest().fetch()) == set(dict(model().named_parameters()))
+    finally:
+        server.stop()
