@@ -1,5 +1,6 @@
-"""What the actor-critic algorithms share (IMPALA; A3C and A2C to come): config fields and checks, the model of a
-config's env, the learner actor, the rollout workers' arguments and the forward pass over a rollout. Each algorithm's
+"""What the actor-critic algorithms share (IMPALA, A3C and A2C): config fields and checks, the model of a config's
+env, the learner actor, the rollout workers' arguments, the forward pass over a rollout and the weighted sum of the
+loss terms. Each algorithm's
 config overrides only the defaults that differ, and its plan adds only what its paper adds."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from rayrl.config import CommonConfig, check
 if TYPE_CHECKING:  # configs load without torch, so the CLI checks its input before torch and Ray start
     import torch
     from torch import nn
+
+    from rayrl.components.learner import LossOutput
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,16 @@ def evaluate_rollout(model: nn.Module, batch: dict[str, torch.Tensor]):
     params, values = model(torch.cat([obs.flatten(0, 1), final_obs]))
     final_values = values.new_zeros(T, B).index_put((final_at[:, 0], final_at[:, 1]), values[(T + 1) * B:])
     return params[: T * B].view(T, B, -1), values[: (T + 1) * B].view(T + 1, B), final_values
+
+
+def combine_losses(config: ActorCriticConfig, steps: int, *, pg: torch.Tensor, baseline: torch.Tensor,
+                   entropy: torch.Tensor, **metrics: torch.Tensor) -> LossOutput:
+    """``pg + baseline_cost * baseline + entropy_cost * entropy``, each term summed over the ``steps`` (T * B) of a
+    rollout, with the per-step means the family reports (``entropy`` is the negated entropy the bonus minimises)
+    and the loss's own ``metrics``."""
+    from rayrl.components.learner import LossOutput
+
+    total = pg + config.baseline_cost * baseline + config.entropy_cost * entropy
+    means = {"policy_loss": pg.detach() / steps, "value_loss": baseline.detach() / steps,
+             "entropy": -entropy.detach() / steps}
+    return LossOutput(total, {**means, **metrics})

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rayrl.algorithms.a3c.config import A3CConfig
-from rayrl.algorithms.actor_critic import evaluate_rollout
+from rayrl.algorithms.actor_critic import combine_losses, evaluate_rollout
 from rayrl.components.learner import LossOutput
 from rayrl.ops import baseline_loss, discounted_returns, entropy_loss, policy_gradient_loss
 
@@ -29,10 +29,4 @@ def a3c_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: A3CConfig
     pg = policy_gradient_loss(log_probs=log_probs, advantages=returns - values[:-1].detach())
     baseline = baseline_loss(targets=returns, values=values[:-1])
     entropy = entropy_loss(entropy=dist.entropy(params))
-    total = pg + config.baseline_cost * baseline + config.entropy_cost * entropy
-    metrics = {
-        "policy_loss": pg.detach() / (T * B),
-        "value_loss": baseline.detach() / (T * B),
-        "entropy": -entropy.detach() / (T * B),
-    }
-    return LossOutput(total, metrics)
+    return combine_losses(config, T * B, pg=pg, baseline=baseline, entropy=entropy)

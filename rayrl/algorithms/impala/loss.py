@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rayrl.algorithms.actor_critic import evaluate_rollout
+from rayrl.algorithms.actor_critic import combine_losses, evaluate_rollout
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.components.learner import LossOutput
 from rayrl.ops import baseline_loss, entropy_loss, policy_gradient_loss, vtrace
 
 
-def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: ImpalaConfig):
+def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: ImpalaConfig) -> LossOutput:
     """Espeholt et al. 2018, section 4: ``pg + baseline_cost * baseline + entropy_cost * entropy``, summed over [T, B].
 
     ``batch`` is a time-major rollout (see ``rayrl.core``): obs ``[T + 1, B, ...]``, the rest ``[T, B, ...]``.
@@ -38,11 +38,5 @@ def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: Impala
     pg = policy_gradient_loss(log_probs=target_log_probs, advantages=targets.pg_advantages)
     baseline = baseline_loss(targets=targets.vs, values=values[:-1])
     entropy = entropy_loss(entropy=dist.entropy(params))
-    total = pg + config.baseline_cost * baseline + config.entropy_cost * entropy
-    metrics = {
-        "policy_loss": pg.detach() / (T * B),
-        "value_loss": baseline.detach() / (T * B),
-        "entropy": -entropy.detach() / (T * B),
-        "mean_rho": target_log_probs.detach().sub(behaviour_log_probs).exp().mean(),
-    }
-    return LossOutput(total, metrics)
+    mean_rho = target_log_probs.detach().sub(behaviour_log_probs).exp().mean()
+    return combine_losses(config, T * B, pg=pg, baseline=baseline, entropy=entropy, mean_rho=mean_rho)
