@@ -127,12 +127,27 @@ class RolloutWorker(Protocol):
         ...
 
 
+class BatchSource(Protocol):
+    """Where a gradient worker's batches come from (A3C: a rollout worker; GORILA: an actor and its replay).
+
+    ``model`` is the network the loss is taken on, holding the pulled weights; its parameters that take gradients
+    are the parameter server's, in the server's order."""
+
+    model: Any
+
+    def sample(self, weights: PublishedWeights | None) -> tuple[Batch | None, EpisodeStats]:
+        """Pull ``weights`` if newer and due, make one batch (None if there is none yet, say while replay fills);
+        the stats' ``policy_version`` is the version ``model`` holds."""
+        ...
+
+
 class GradientWorker(Protocol):
     """Computes gradients away from the parameters they update: pulls ``weights`` if newer and due, computes the
-    loss's clipped gradients on its own batch (A3C: a fresh rollout of its envs), stamps them with the version
-    of the weights they were computed from."""
+    loss's clipped gradients on a batch of its :class:`BatchSource` (A3C: a fresh rollout of its envs; GORILA: a
+    replay sample), stamps them with the version of the weights they were computed from. With no batch yet, the
+    gradients are None and the stats' ``metrics`` empty, so a plan tells without fetching them."""
 
-    def compute_gradients(self, weights: PublishedWeights | None) -> tuple[Gradients, EpisodeStats]: ...
+    def compute_gradients(self, weights: PublishedWeights | None) -> tuple[Gradients | None, EpisodeStats]: ...
 
 
 class ReplayBuffer(Protocol):

@@ -23,6 +23,7 @@ from rayrl.replay import ReplayBuffer
 
 IMPLEMENTATIONS = {
     core.RolloutWorker: [RolloutWorker, TransitionWorker],
+    core.BatchSource: [RolloutWorker],
     core.GradientWorker: [GradientWorker],
     core.ParameterSource: [ParameterServer],
     core.ReplayBuffer: [ReplayBuffer],

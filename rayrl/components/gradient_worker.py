@@ -1,10 +1,11 @@
-"""The gradient worker: A3C's actor-learner, which computes gradients on its own fresh rollouts.
+"""The gradient worker: a learner's copy of the network that computes gradients where its batches are made.
 
-Mnih et al. 2016, Algorithm S3: each actor-learner syncs its copy of the network with the shared parameters, runs
-its envs for ``t_max`` steps, computes the n-step actor-critic gradient there and sends it to be applied to the
-shared parameters. Here the worker's :class:`RolloutWorker` pulls the published weights into its network and
-samples; the gradients are then taken on that same network, so they are exactly on-policy, and applied by the
-parameter server.
+A3C (Mnih et al. 2016, Algorithm S3): each actor-learner syncs its copy of the network with the shared parameters,
+runs its envs for ``t_max`` steps, computes the n-step actor-critic gradient there and sends it to be applied to the
+shared parameters. GORILA (Nair et al. 2015): each learner samples replay and computes the DQN gradient against a
+target network. Both are this worker with another batch source: the source pulls the published weights into its
+network and makes a batch (a fresh rollout, a replay sample); the gradients are taken on that same network, so
+they are stamped with exactly the version they were computed from, and applied by the parameter server.
 """
 
 from __future__ import annotations
@@ -14,28 +15,34 @@ from typing import Any
 
 from rayrl.components.learner import LossFn, backward, gradients_of
 from rayrl.components.rollout_worker import RolloutWorker
-from rayrl.core import EpisodeStats, Gradients, PublishedWeights
+from rayrl.core import BatchSource, EpisodeStats, Gradients, PublishedWeights
 
 
 class GradientWorker:
-    """``compute_gradients(weights)``: pull ``weights`` if newer and due, sample one rollout, return its gradients.
+    """``compute_gradients(weights)``: pull ``weights`` if newer and due, make one batch, return its gradients.
 
     Args:
-        loss_fn: the algorithm's loss on one rollout, as for :class:`~rayrl.components.learner.Learner`.
+        loss_fn: the algorithm's loss on one batch, as for :class:`~rayrl.components.learner.Learner`.
         max_grad_norm: the global norm each gradient is clipped to before it leaves the worker.
-        rollout_kwargs: :class:`RolloutWorker`'s arguments (env, num_envs, rollout_length, seed, hidden_sizes, ...).
+        samples_key: the batch field with one entry per sample (env step or transition) the gradient counts.
+        source_cls: the :class:`BatchSource` (A3C: :class:`RolloutWorker`); ``source_kwargs`` are its arguments.
     """
 
-    def __init__(self, *, loss_fn: LossFn, max_grad_norm: float, **rollout_kwargs: Any):
-        self.rollouts = RolloutWorker(**rollout_kwargs)
+    def __init__(self, *, loss_fn: LossFn, max_grad_norm: float, samples_key: str = "rewards",
+                 source_cls: type = RolloutWorker, **source_kwargs: Any):
+        self.source: BatchSource = source_cls(**source_kwargs)
         self.loss_fn = loss_fn
         self.max_grad_norm = max_grad_norm
+        self.samples_key = samples_key
 
-    def compute_gradients(self, weights: PublishedWeights | None = None) -> tuple[Gradients, EpisodeStats]:
-        """The clipped gradients of one fresh rollout, stamped with the version of the weights that sampled it, and
-        the rollout's episodes with the loss's metrics."""
-        rollout, stats = self.rollouts.sample(weights)
-        model = self.rollouts.model
-        metrics, _ = backward(model, self.loss_fn, rollout, max_grad_norm=self.max_grad_norm, device="cpu")
-        gradients = Gradients(gradients_of(model), stats.policy_version, stats.env_steps)
+    def compute_gradients(self, weights: PublishedWeights | None = None) -> tuple[Gradients | None, EpisodeStats]:
+        """The clipped gradients of one batch, stamped with the version of the weights they were taken on (None if
+        the source had no batch: then the stats carry no metrics), and the episodes the source finished, with the
+        loss's metrics."""
+        batch, stats = self.source.sample(weights)
+        if batch is None:
+            return None, stats
+        model = self.source.model
+        metrics, _ = backward(model, self.loss_fn, batch, max_grad_norm=self.max_grad_norm, device="cpu")
+        gradients = Gradients(gradients_of(model), stats.policy_version, int(batch[self.samples_key].size))
         return gradients, dataclasses.replace(stats, metrics=metrics)

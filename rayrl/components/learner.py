@@ -58,8 +58,9 @@ def backward(model: nn.Module, loss_fn: LossFn, batch: Batch, *, max_grad_norm: 
 
 
 def gradients_of(model: nn.Module) -> list[np.ndarray]:
-    """The gradients in the parameters' ``.grad`` as numpy arrays (copies), in parameter order."""
-    return [p.grad.detach().cpu().numpy().copy() for p in model.parameters()]
+    """The gradients in the ``.grad`` of the parameters that take gradients (a target network's do not), as numpy
+    arrays (copies), in parameter order."""
+    return [p.grad.detach().cpu().numpy().copy() for p in model.parameters() if p.requires_grad]
 
 
 class Learner:

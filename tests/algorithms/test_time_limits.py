@@ -47,7 +47,7 @@ def test_a3c_learns_the_value_past_a_time_limit_through_a_gradient_worker_and_a_
     config = A3CConfig(gamma=gamma)
     worker = GradientWorker(loss_fn=functools.partial(a3c_loss, config=config), max_grad_norm=40.0, env=ENV,
                             env_kwargs={"time_limit": 5}, num_envs=8, rollout_length=8, seed=0, hidden_sizes=(16,))
-    params = {k: v.detach().numpy().copy() for k, v in worker.rollouts.model.named_parameters()}
+    params = {k: v.detach().numpy().copy() for k, v in worker.source.model.named_parameters()}
     shard = ParameterShard(params=params, indices=range(len(params)), publish_period=1, optimizer="adam", lr=3e-3,
                            optimizer_eps=1e-8)
     weights = PublishedWeights(0, [shard.get_weights()])
@@ -56,5 +56,5 @@ def test_a3c_learns_the_value_past_a_time_limit_through_a_gradient_worker_and_a_
         answer, new_weights = shard.apply(gradients)
         weights = PublishedWeights(answer.version, [new_weights])
     with torch.no_grad():
-        _, value = worker.rollouts.model(torch.ones(1, 2))
+        _, value = worker.source.model(torch.ones(1, 2))
     assert abs(float(value) - 1 / (1 - gamma)) < 0.5, float(value)

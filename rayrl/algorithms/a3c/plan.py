@@ -1,123 +1,27 @@
-"""A3C's and A2C's execution plan (Mnih et al. 2016) on a sharded parameter server.
+"""A3C's and A2C's execution plan (Mnih et al. 2016): actor-learners on a sharded parameter server.
 
-    GradientWorker 1..N  -- gradient refs, each as it is ready -->  ParameterServer: shards 1..S, each applies
-      t_max steps on its envs, the n-step                            its block (async: as they come; sync: the
-      actor-critic gradient of that rollout                          mean of one per worker), drops stale ones
-          ^                                                                  |
-          +-------- PublishedWeights(version, one ref per shard) <-----------+
-                    pulled by each worker before its next rollout
-
-A3C (``sync: false``): the plan hands each gradient ref to every shard as soon as its worker is done, and gives the
-worker the newest weights for its next rollout; no actor waits on another, so gradients arrive out of order and
-some were computed from versions the server has moved past (their staleness is reported). A2C (``sync: true``): a
-round sends one version to every worker, the server applies the mean of their gradients once, and the next round
-starts from the new version. Gradients never pass through this process: it routes refs and reads small answers.
+Each :class:`~rayrl.components.gradient_worker.GradientWorker` is an actor-learner: its batch source is a
+:class:`~rayrl.components.rollout_worker.RolloutWorker` that runs its envs for ``t_max`` steps with the pulled
+weights, and the gradient is the n-step actor-critic loss's on that rollout (exactly on-policy). A3C applies each
+gradient as it arrives; A2C (``sync: true``) the mean of one per worker per round (see
+:class:`~rayrl.components.async_plan.AsyncSGDPlan`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import time
 from typing import Any
-
-import numpy as np
-import ray
 
 from rayrl.algorithms import actor_critic
 from rayrl.algorithms.a3c.config import A3CConfig
 from rayrl.algorithms.a3c.loss import a3c_loss
-from rayrl.algorithms.async_sgd import start_server
-from rayrl.components.gradient_worker import GradientWorker
-from rayrl.components.progress import Progress
-from rayrl.components.worker_set import Collected, WorkerSet
+from rayrl.components.async_plan import AsyncSGDPlan
 
 
-class A3CPlan:
+class A3CPlan(AsyncSGDPlan):
     def __init__(self, config: A3CConfig):
-        self.config = config
-        self.server = start_server(config, actor_critic.model_fn(config),
-                                   lr_anneal_samples=config.lr_anneal_timesteps)
-        self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
-                                 worker_cls=GradientWorker, method="compute_gradients", depth=1,
-                                 num_cpus=config.worker_cpus)
-        self.progress = Progress()
-        self.updates_in_flight: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # answer ref -> shards' weights refs
-        self.round: list[ray.ObjectRef] = []  # A2C: the gradient refs of the round so far
-        self.device = "cpu"
+        super().__init__(config, actor_critic.model_fn(config), lr_anneal_samples=config.lr_anneal_timesteps)
 
     def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
         return actor_critic.worker_kwargs(self.config, index, incarnation, max_grad_norm=self.config.max_grad_norm,
                                           loss_fn=functools.partial(a3c_loss, config=self.config))
-
-    def train_step(self) -> dict[str, float]:
-        """Drive workers and server for ``report_seconds`` (or until the first applied update); return metrics."""
-        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
-        updates_before = self.progress.updates
-        worker_metrics: list[dict[str, float]] = []
-        staleness: list[int] = []
-        lrs: list[float] = []
-        while time.perf_counter() < deadline or self.progress.updates == updates_before:
-            self._submit()
-            ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
-                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
-            for ref in ready:
-                if self.workers.owns(ref):
-                    self._on_gradients(self.workers.collect(ref), worker_metrics)
-                else:
-                    staleness += self._finish_update(ref, lrs)
-            if self.config.sync and self.round and not self.workers.pending():  # every worker of the round is in
-                self._apply(*self.round)
-                self.round = []
-        metrics = self.progress.report(worker_metrics)
-        metrics.update(self.workers.metrics(), lr=lrs[-1] if lrs else math.nan, server_version=self.server.version,
-                       gradients_dropped=self.server.dropped,
-                       staleness_mean=float(np.mean(staleness)) if staleness else math.nan,
-                       staleness_max=float(max(staleness)) if staleness else math.nan)
-        return metrics
-
-    def _submit(self) -> None:
-        if self.config.sync:  # a round starts once the last one's update is applied and published
-            if not self.round and not self.updates_in_flight:
-                self.workers.submit(self.server.latest())
-            return
-        # Backpressure: at most two updates per worker queued at the server, so staleness and memory stay bounded.
-        room = 2 * len(self.workers.actors) - len(self.updates_in_flight)
-        if room > 0:
-            self.workers.submit(self.server.latest(), limit=room)
-
-    def _on_gradients(self, collected: Collected | None, worker_metrics: list[dict[str, float]]) -> None:
-        if collected is None:  # its worker died and was replaced
-            return
-        self.progress.add_episodes(collected.stats)
-        worker_metrics.append(collected.stats.metrics)
-        if self.config.sync:
-            self.round.append(collected.rollout)
-        else:
-            self._apply(collected.rollout)
-
-    def _apply(self, *gradient_refs: ray.ObjectRef) -> None:
-        answer_ref, weights_refs = self.server.apply(*gradient_refs)
-        self.updates_in_flight[answer_ref] = weights_refs
-
-    def _finish_update(self, answer_ref: ray.ObjectRef, lrs: list[float]) -> list[int]:
-        """Count an answered update and note its lr; returns the staleness of the gradients it applied."""
-        answer = ray.get(answer_ref)
-        lrs.append(answer.lr)
-        self.server.finish(answer, self.updates_in_flight.pop(answer_ref))
-        applied = [age for age in answer.staleness if age is not None]
-        if applied:
-            self.progress.updates += 1
-            self.progress.env_steps_trained += answer.samples
-        return applied
-
-    def get_state(self) -> dict[str, Any]:
-        return {"server": self.server.get_state(), "progress": self.progress.get_state()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.server.set_state(state["server"])
-        self.progress.set_state(state["progress"])
-
-    def stop(self) -> None:
-        self.workers.stop()
-        self.server.stop()
