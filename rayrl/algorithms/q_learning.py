@@ -1,6 +1,7 @@
-"""What the Q-learning algorithms share (DQN, Ape-X; GORILA and R2D2 to come): config fields, the learner actor
-with DQN's loss, and the transition workers' arguments. Each algorithm's config overrides only the defaults that
-differ, and its plan adds only what its paper adds (a replay ratio, shards and per-actor epsilons)."""
+"""What the Q-learning algorithms share (DQN, Ape-X, GORILA; R2D2 to come): config fields (and DQN's annealed
+epsilon), the learner actor with DQN's loss, and the transition workers' arguments. Each algorithm's config
+overrides only the defaults that differ, and its plan adds only what its paper adds (a replay ratio, shards and
+per-actor epsilons, a parameter server)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,30 @@ class QLearningConfig(CommonConfig):
         check(self.target_update_period >= 1, "target_update_period", self.target_update_period, "use 1 or more")
         check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
         check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
+
+
+@dataclass(frozen=True)
+class AnnealedEpsilonConfig(QLearningConfig):
+    """Nature DQN's exploration, shared by DQN and GORILA: every worker anneals one epsilon over its env steps."""
+
+    epsilon_start: float = 1.0
+    """Exploration rate at the first step."""
+    epsilon_end: float = 0.1
+    """Exploration rate after epsilon_timesteps."""
+    epsilon_timesteps: int = 1_000_000
+    """Env steps per worker over which epsilon anneals linearly (the paper: 1M frames)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("epsilon_start", "epsilon_end"):
+            check(0.0 <= getattr(self, key) <= 1.0, key, getattr(self, key), "use a rate in [0, 1]")
+        check(self.epsilon_timesteps >= 1, "epsilon_timesteps", self.epsilon_timesteps, "use 1 or more")
+
+    def epsilon_schedule(self):
+        """The :class:`~rayrl.replay.LinearSchedule` of epsilon over a worker's env steps."""
+        from rayrl.replay import LinearSchedule
+
+        return LinearSchedule(self.epsilon_start, self.epsilon_end, self.epsilon_timesteps)
 
 
 # Classic control, what DQN's and Ape-X's presets share: a 64x64 MLP, one worker of 32 envs, a small replay that

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rayrl.algorithms import q_learning
-from rayrl.algorithms.q_learning import QLearningConfig
+from rayrl.algorithms.q_learning import AnnealedEpsilonConfig
 from rayrl.config import check
 
 
 @dataclass(frozen=True)
-class DQNConfig(QLearningConfig):
+class DQNConfig(AnnealedEpsilonConfig):
     # rollout_length 4 (an update every 4 steps), n_step 1, no double Q or dueling, replay 1M, learning starts 50K,
-    # batch 32, target update every 10K updates: the paper's, as QLearningConfig.
+    # batch 32, target update every 10K updates: the paper's, as QLearningConfig; epsilon 1 to 0.1 over 1M steps
+    # as AnnealedEpsilonConfig.
     num_workers: int = 1
     """Rollout workers: DQN has one actor; more act with the same epsilon schedule."""
     num_envs_per_worker: int = 1
@@ -21,12 +22,6 @@ class DQNConfig(QLearningConfig):
     """Replayed transitions per env step: 32 every 4 steps in the paper. The plan holds actors and learner to it."""
     prioritized_replay: bool = False
     """Proportional prioritized replay (Schaul et al. 2016) with priorities |TD error| + eps."""
-    epsilon_start: float = 1.0
-    """Exploration rate at the first step."""
-    epsilon_end: float = 0.1
-    """Exploration rate after epsilon_timesteps."""
-    epsilon_timesteps: int = 1_000_000
-    """Env steps per worker over which epsilon anneals linearly (the paper: 1M frames)."""
     optimizer: str = "rmsprop"
     """rmsprop (paper) or adam."""
     lr: float = 2.5e-4
@@ -46,9 +41,6 @@ class DQNConfig(QLearningConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.samples_per_insert > 0, "samples_per_insert", self.samples_per_insert, "use a positive ratio")
-        for key in ("epsilon_start", "epsilon_end"):
-            check(0.0 <= getattr(self, key) <= 1.0, key, getattr(self, key), "use a rate in [0, 1]")
-        check(self.epsilon_timesteps >= 1, "epsilon_timesteps", self.epsilon_timesteps, "use 1 or more")
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")
 
 

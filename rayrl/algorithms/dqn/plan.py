@@ -31,7 +31,6 @@ from rayrl.components.replay_shard import ReplayShard, surface_errors
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.components.worker_set import Collected, WorkerSet
 from rayrl.core import PublishedWeights
-from rayrl.replay import LinearSchedule
 
 
 class DQNPlan(LearnerPlanState):
@@ -56,8 +55,7 @@ class DQNPlan(LearnerPlanState):
 
     def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
         c = self.config
-        return q_learning.worker_kwargs(c, index, incarnation,
-                                        epsilon=LinearSchedule(c.epsilon_start, c.epsilon_end, c.epsilon_timesteps))
+        return q_learning.worker_kwargs(c, index, incarnation, epsilon=c.epsilon_schedule())
 
     def _updates_allowed(self) -> int:
         """Updates the env steps collected so far pay for at ``samples_per_insert``."""
