@@ -94,23 +94,33 @@ VECTOR_PRESET = dict(
 )
 
 
+def q_network_fn(config: QLearningConfig):
+    """The :class:`~rayrl.models.q_network.QNetwork` constructor for ``config``'s env, tried once here so that
+    spaces the model cannot handle fail in one line, and the env's frame-stack depth (None unless Atari), with
+    which replay stores each frame once."""
+    # Imported here, not above: configs load without torch, so the CLI checks its input before torch and Ray start.
+    from rayrl.envs import frame_stack_depth, make_env
+    from rayrl.models.q_network import QNetwork
+
+    probe = make_env(config.env, env_kwargs=config.env_kwargs)
+    fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, config.hidden_sizes,
+                           config.dueling)
+    frame_stack = frame_stack_depth(probe)
+    probe.close()
+    fn()
+    return fn, frame_stack
+
+
 def start_learner(config: QLearningConfig):
     """The :class:`~rayrl.components.q_learner.QLearner` actor for ``config``'s env (online and target Q-network,
-    DQN's loss), and the env's frame-stack depth (None unless Atari), with which replay stores each frame once."""
-    # Imported here, not above: configs load without torch, so the CLI checks its input before torch and Ray start.
+    DQN's loss), and the env's frame-stack depth (see :func:`q_network_fn`)."""
     from rayrl.algorithms.dqn.loss import dqn_loss
     from rayrl.components.learner import start_learner
     from rayrl.components.q_learner import QLearner
-    from rayrl.envs import frame_stack_depth, make_env
-    from rayrl.models.q_network import OnlineAndTarget, QNetwork
+    from rayrl.models.q_network import OnlineAndTarget
 
-    probe = make_env(config.env, env_kwargs=config.env_kwargs)
-    q_network_fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, config.hidden_sizes,
-                                     config.dueling)
-    q_network_fn()  # fail here, in one line, on spaces the model cannot handle
-    frame_stack = frame_stack_depth(probe)
-    probe.close()
-    learner = start_learner(config, model_fn=lambda: OnlineAndTarget(q_network_fn()),
+    network_fn, frame_stack = q_network_fn(config)
+    learner = start_learner(config, model_fn=lambda: OnlineAndTarget(network_fn()),
                             loss_fn=functools.partial(dqn_loss, double_q=config.double_q), learner_cls=QLearner,
                             target_update_period=config.target_update_period)
     return learner, frame_stack
