@@ -12,23 +12,25 @@ from rayrl import core
 from rayrl.algorithms.a3c.plan import A3CPlan
 from rayrl.algorithms.apex.plan import ApexPlan
 from rayrl.algorithms.dqn.plan import DQNPlan
+from rayrl.algorithms.gorila.plan import GorilaPlan
 from rayrl.algorithms.impala.plan import ImpalaPlan
 from rayrl.components.gradient_worker import GradientWorker
 from rayrl.components.learner import Learner
 from rayrl.components.parameter_server import ParameterServer
 from rayrl.components.q_learner import QLearner
+from rayrl.components.replay_batches import ReplayBatches
 from rayrl.components.rollout_worker import RolloutWorker
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.replay import ReplayBuffer
 
 IMPLEMENTATIONS = {
     core.RolloutWorker: [RolloutWorker, TransitionWorker],
-    core.BatchSource: [RolloutWorker],
+    core.BatchSource: [RolloutWorker, ReplayBatches],
     core.GradientWorker: [GradientWorker],
     core.ParameterSource: [ParameterServer],
     core.ReplayBuffer: [ReplayBuffer],
     core.Learner: [Learner, QLearner],
-    core.Plan: [ImpalaPlan, DQNPlan, ApexPlan, A3CPlan],
+    core.Plan: [ImpalaPlan, DQNPlan, ApexPlan, A3CPlan, GorilaPlan],
 }
 
 

@@ -64,6 +64,13 @@ def _apex() -> Algorithm:
                      check_action_space="rayrl.models.spaces:check_discrete_action_space")
 
 
+def _gorila() -> Algorithm:
+    from rayrl.algorithms.gorila.config import ATARI_PRESET, VECTOR_PRESET, GorilaConfig
+
+    return Algorithm("gorila", GorilaConfig, "rayrl.algorithms.gorila.plan:GorilaPlan", VECTOR_PRESET, ATARI_PRESET,
+                     check_action_space="rayrl.models.spaces:check_discrete_action_space")
+
+
 def _a3c() -> Algorithm:
     from rayrl.algorithms.a3c.config import ATARI_PRESET, VECTOR_PRESET, A3CConfig
 
@@ -78,7 +85,7 @@ def _a2c() -> Algorithm:
                      dict(ATARI_PRESET, sync=True))
 
 
-_ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "impala": _impala}
+_ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "gorila": _gorila, "impala": _impala}
 
 
 def names() -> list[str]:

@@ -52,13 +52,15 @@ class AsyncSGDPlan:
         raise NotImplementedError
 
     def train_step(self) -> dict[str, float]:
-        """Drive workers and server for ``report_seconds`` (or until the first applied update); return metrics."""
-        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.updates else 0.0)
-        updates_before = self.progress.updates
+        """Drive workers and server for ``report_seconds``, and on until a worker has answered (the first report: as
+        soon as one has), so no report is empty; return metrics. A report does not wait for an update: while a
+        replay fills, it shows the env steps alone."""
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.env_steps else 0.0)
+        steps_before = self.progress.env_steps
         worker_metrics: list[dict[str, float]] = []
         staleness: list[int] = []
         lrs: list[float] = []
-        while time.perf_counter() < deadline or self.progress.updates == updates_before:
+        while time.perf_counter() < deadline or self.progress.env_steps == steps_before:
             self._submit()
             ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
                                 timeout=max(0.0, deadline - time.perf_counter()) or 0.5)

@@ -12,13 +12,14 @@ import torch
 
 from rayrl.checkpoint import load_state, save_state
 
-ALGOS = ["impala", "dqn", "apex", "a3c", "a2c"]
+ALGOS = ["impala", "dqn", "apex", "a3c", "a2c", "gorila"]
 LEARNER_METRICS = {
     "impala": ("policy_loss", "value_loss", "entropy", "grad_norm", "lr"),
     "a3c": ("policy_loss", "value_loss", "entropy", "grad_norm", "lr", "staleness_mean"),
     "a2c": ("policy_loss", "value_loss", "entropy", "grad_norm", "lr", "staleness_mean"),
     "dqn": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr"),
     "apex": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr"),
+    "gorila": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr", "staleness_mean"),
 }
 ASYNC = {"impala", "apex"}  # workers act on weights older than the learner's: the plan reports the policy lag
 
@@ -91,7 +92,7 @@ def test_state_roundtrip_restores_counters_and_the_learner(algo, make_plan, ray_
     assert train_until_updates(restored)["learner_updates"] > progress["updates"]
 
 
-@pytest.mark.parametrize("algo", ["dqn", "apex"])
+@pytest.mark.parametrize("algo", ["dqn", "apex", "gorila"])
 def test_reports_and_checkpoints_come_while_the_replay_fills(algo, make_plan):
     plan = make_plan(algo, learning_starts=40_000)  # more than the first reports collect
     first = plan.train_step()

@@ -1,0 +1,67 @@
+"""GORILA's execution plan (Nair et al. 2015, "Massively Parallel Methods for Deep Reinforcement Learning").
+
+    GradientWorker 1..N (bundled: one process each)
+      TransitionWorker   epsilon-greedy with the pulled Q-network, n-step transitions -->  replay: local (its own
+      learner            a batch from replay; DQN's (double-Q) loss against its target     ReplayShard) or global
+                         network, a copy of the server's parameters refreshed every          (shard actors that every
+                         target_update_period versions                                       worker writes to and
+          |  gradient refs, each as it is ready                                              samples from)
+          v
+    ParameterServer: shards 1..S, each applies its block of every gradient as it comes, drops those more than
+          |           max_staleness versions old
+          +-- PublishedWeights(version, one ref per shard), pulled by each worker before its next call
+
+The plan is the family's (:class:`~rayrl.components.async_plan.AsyncSGDPlan`): gradient refs go to the shards as
+they come, with backpressure; a worker whose replay is still filling returns no gradient, only its episodes. Replay
+is not checkpointed: after a restore it fills again (the server's parameters and optimizer state are restored).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import ray
+
+from rayrl.algorithms import q_learning
+from rayrl.algorithms.dqn.loss import dqn_loss
+from rayrl.algorithms.gorila.config import GorilaConfig
+from rayrl.components.async_plan import AsyncSGDPlan
+from rayrl.components.replay_batches import ReplayBatches
+from rayrl.components.replay_shard import ReplayShard
+
+
+class GorilaPlan(AsyncSGDPlan):
+    def __init__(self, config: GorilaConfig):
+        c = config
+        network_fn, self.frame_stack = q_learning.q_network_fn(c)
+        self.shards = []
+        if c.replay == "global":  # before the workers start: they write to these
+            S = c.num_replay_shards
+            self.shards = [ray.remote(num_cpus=0)(ReplayShard).remote(
+                s, c.buffer_size // S, min_size_to_sample=max(1, c.learning_starts // S),
+                frame_stack=self.frame_stack, seed=c.seed + s) for s in range(S)]
+        super().__init__(c, network_fn)
+
+    def _worker_kwargs(self, index: int, incarnation: int) -> dict[str, Any]:
+        c = self.config
+        if c.replay == "local":
+            replay = dict(replay_capacity=c.buffer_size // c.num_workers,
+                          learning_starts=max(1, c.learning_starts // c.num_workers))
+        else:
+            replay = dict(shards=self.shards, shard=index % len(self.shards))
+        return q_learning.worker_kwargs(c, index, incarnation, epsilon=c.epsilon_schedule(),
+                                        loss_fn=functools.partial(dqn_loss, double_q=c.double_q),
+                                        max_grad_norm=c.max_grad_norm, samples_key="reward",
+                                        source_cls=ReplayBatches, batch_size=c.batch_size,
+                                        target_update_period=c.target_update_period, **replay)
+
+    def _metrics(self) -> dict[str, float]:
+        if not self.shards:
+            return {}
+        return {"replay_size": sum(ray.get([shard.size.remote() for shard in self.shards]))}
+
+    def stop(self) -> None:
+        super().stop()
+        for shard in self.shards:
+            ray.kill(shard)
