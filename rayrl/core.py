@@ -131,7 +131,8 @@ class BatchSource(Protocol):
     """Where a gradient worker's batches come from (A3C: a rollout worker; GORILA: an actor and its replay).
 
     ``model`` is the network the loss is taken on, holding the pulled weights; its parameters that take gradients
-    are the parameter server's, in the server's order."""
+    are the parameter server's, in the server's order. A source whose loss gives priorities (a replay) also has
+    ``update_priorities(priorities)``, which takes the last batch's new ones."""
 
     model: Any
 

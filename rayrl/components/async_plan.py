@@ -27,6 +27,7 @@ import ray
 from torch import nn
 
 from rayrl.algorithms.async_sgd import AsyncSGDConfig, start_server
+from rayrl.components.bundles import first_worker_bundle
 from rayrl.components.gradient_worker import GradientWorker
 from rayrl.components.progress import Progress
 from rayrl.components.worker_set import Collected, WorkerSet
@@ -42,7 +43,8 @@ class AsyncSGDPlan:
         self.server = start_server(config, model_fn, lr_anneal_samples=lr_anneal_samples)
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
                                  worker_cls=GradientWorker, method="compute_gradients", depth=1,
-                                 num_cpus=config.worker_cpus)
+                                 num_cpus=config.worker_cpus,
+                                 first_bundle=first_worker_bundle(config))
         self.progress = Progress()
         self.updates_in_flight: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # answer ref -> shards' weights refs
         self.round: list[ray.ObjectRef] = []  # A2C: the gradient refs of the round so far

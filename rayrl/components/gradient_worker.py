@@ -43,6 +43,8 @@ class GradientWorker:
         if batch is None:
             return None, stats
         model = self.source.model
-        metrics, _ = backward(model, self.loss_fn, batch, max_grad_norm=self.max_grad_norm, device="cpu")
+        metrics, priorities = backward(model, self.loss_fn, batch, max_grad_norm=self.max_grad_norm, device="cpu")
+        if priorities is not None:  # a replay batch's new priorities
+            self.source.update_priorities(priorities.numpy())
         gradients = Gradients(gradients_of(model), stats.policy_version, int(batch[self.samples_key].size))
         return gradients, dataclasses.replace(stats, metrics=metrics)

@@ -194,9 +194,11 @@ def start_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: Lo
     ``config``'s optimizer keys and seed, on one torch thread, and the algorithm's further ``kwargs``."""
     import ray
 
+    from rayrl.components.bundles import LEARNER_BUNDLE, bundle_options
     from rayrl.config import optimizer_kwargs
 
-    return ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(learner_cls).remote(
+    remote_cls = ray.remote(num_cpus=config.learner_cpus, num_gpus=learner_gpus(config.learner_gpus))(learner_cls)
+    return remote_cls.options(**bundle_options(LEARNER_BUNDLE)).remote(
         model_fn=model_fn, loss_fn=loss_fn, **optimizer_kwargs(config), max_grad_norm=config.max_grad_norm,
         num_threads=1, seed=config.seed, **kwargs
     )

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rayrl.components.bundles import LEARNER_BUNDLE, bundle_options
 from rayrl.components.learner import make_optimizer
 from rayrl.core import Gradients, PublishedWeights, Weights
 
@@ -151,8 +152,9 @@ class ParameterServer:
         named = [(name, p.detach().numpy().copy()) for name, p in model_fn().named_parameters()]
         self.blocks = partition([value.size for _, value in named], num_shards)
         remote_shard = ray.remote(num_cpus=num_cpus)(ParameterShard)
-        self.shards = [remote_shard.remote(params=dict(named[i] for i in block), indices=block,
-                                           publish_period=publish_period, **shard_kwargs) for block in self.blocks]
+        self.shards = [remote_shard.options(**bundle_options(LEARNER_BUNDLE + s)).remote(
+            params=dict(named[i] for i in block), indices=block, publish_period=publish_period, **shard_kwargs)
+            for s, block in enumerate(self.blocks)]
         self.publish_period = publish_period
         self.version = 0
         self.dropped = 0

@@ -7,7 +7,8 @@ that is a copy of the server's parameters, refreshed every N updates. Here one p
 once (``rollout_length`` steps each), stores the n-step transitions, and samples one batch for the
 :class:`~rayrl.components.gradient_worker.GradientWorker`'s loss. The replay is either the paper's bundled local
 one (a :class:`~rayrl.components.replay_shard.ReplayShard` in this process, its share of the capacity) or global
-(shard actors every worker writes to and samples from, as the paper's distributed replay).
+(shard actors every worker writes to and samples from, as the paper's distributed replay); uniform, as the paper's,
+or prioritized (Schaul et al. 2016) as an option, the loss's new priorities going back to the batch's replay.
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ class ReplayBatches:
     """
 
     def __init__(self, *, batch_size: int, target_update_period: int, seed: int, replay_capacity: int | None = None,
-                 learning_starts: int = 1, shards: Sequence[Any] | None = None, shard: int = 0,
-                 **actor_kwargs: Any):
+                 learning_starts: int = 1, priority_exponent: float | None = None, importance_exponent: float = 0.4,
+                 shards: Sequence[Any] | None = None, shard: int = 0, **actor_kwargs: Any):
         self.actor = TransitionWorker(seed=seed, **actor_kwargs)
         self.model = OnlineAndTarget(self.actor.model)  # the online network is the actor's: one pull serves both
         self.batch_size = batch_size
         self.target_update_period = target_update_period
         self.target_version: int | None = None
+        self.prioritized = priority_exponent is not None
+        self._sampled: tuple | None = None  # (shard_id, indices, keys) of the last batch, for its new priorities
         if shards is None:
             self.local = ReplayShard(0, replay_capacity, min_size_to_sample=learning_starts,
+                                     priority_exponent=priority_exponent, importance_exponent=importance_exponent,
                                      frame_stack=self.actor.frame_stack, seed=seed)
         else:
             from rayrl.components.replay_feed import ReplayFeed
@@ -73,6 +77,17 @@ class ReplayBatches:
             sample = self.feed.next(version, deadline=time.monotonic() + SAMPLE_WAIT_SECONDS)
         if sample is None:
             return None, stats
-        batch = sample[1]
-        del batch["indices"], batch["keys"]  # uniform replay, as the paper: no priorities go back
+        shard_id, batch = sample
+        self._sampled = (shard_id, batch.pop("indices"), batch.pop("keys"))
         return batch, stats
+
+    def update_priorities(self, priorities) -> None:
+        """The last batch's new priorities (|TD error| + eps), to the replay it came from; uniform replay (the
+        paper's) takes none."""
+        if not self.prioritized:
+            return
+        shard_id, indices, keys = self._sampled
+        if self.local is not None:
+            self.local.update_priorities(indices, keys, priorities)
+        else:
+            self.feed.update_priorities(shard_id, indices, keys, priorities)

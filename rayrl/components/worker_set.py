@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from rayrl.components.bundles import bundle_options
 from rayrl.components.rollout_worker import RolloutWorker
 from rayrl.core import EpisodeStats, PublishedWeights
 from rayrl.errors import RayrlError
@@ -42,6 +43,8 @@ class WorkerSet:
     rollout and transition workers, ``compute_gradients`` for gradient workers) returns two objects: the data
     (left in the object store for the learner or server) and its small :class:`EpisodeStats`, which the plan reads;
     :meth:`collect` hands both over with the worker's index, so a plan can send each worker's data to the same place.
+    In a trial, worker i of the first ``num_workers`` (and its replacements) is pinned to bundle ``first_bundle + i``
+    of the trial's placement group (:mod:`rayrl.components.bundles`).
     """
 
     GROWTH_CHECK_SECONDS = 2.0
@@ -56,12 +59,14 @@ class WorkerSet:
         method: str = "sample",
         depth: int = 2,
         num_cpus: float = 1,
+        first_bundle: int | None = None,
     ):
         self._remote_cls = ray.remote(num_cpus=num_cpus)(worker_cls)
         self._worker_kwargs = worker_kwargs
         self.method = method
         self.num_cpus = num_cpus
         self.depth = depth
+        self.first_bundle = first_bundle
         self.min_workers = num_workers
         self.max_workers = max(max_workers, num_workers)
         self.incarnations: Counter[int] = Counter()
@@ -76,6 +81,8 @@ class WorkerSet:
         self._next_growth_check = 0.0
 
     def _start(self, index: int, **options):
+        if self.first_bundle is not None and index < self.min_workers and not options:  # its own bundle
+            options = bundle_options(self.first_bundle + index)
         kwargs = self._worker_kwargs(index, self.incarnations[index])
         return self._remote_cls.options(**options).remote(**kwargs)
 

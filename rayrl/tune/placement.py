@@ -1,7 +1,8 @@
 """What one trial reserves on a Ray cluster, and whether a cluster can ever place it.
 
 A trial is one placement group: a bundle for the trial process (light: it routes object refs), one for the
-learner (with the GPU), one per rollout worker. On a cluster that cannot place it and cannot grow, Tune would wait
+learner (with the GPU) or each parameter-server shard, one per rollout worker, in that order; each actor is
+pinned to its own bundle (:mod:`rayrl.components.bundles`). On a cluster that cannot place it and cannot grow, Tune would wait
 forever, printing only "no trial is running"; :func:`ensure_fits` says so in one line instead, with the fix.
 """
 

@@ -30,6 +30,7 @@ import ray
 
 from rayrl.algorithms import q_learning
 from rayrl.algorithms.apex.config import ApexConfig, actor_epsilons
+from rayrl.components.bundles import first_worker_bundle
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
 from rayrl.components.replay_shard import ReplayShard, surface_errors
@@ -69,7 +70,8 @@ class ApexPlan(LearnerPlanState):
         self.epsilons = actor_epsilons(max(c.num_workers, c.max_workers) * c.num_envs_per_worker,
                                        base=c.epsilon_base, alpha=c.epsilon_alpha)
         self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
-                                 worker_cls=TransitionWorker, num_cpus=c.worker_cpus)
+                                 worker_cls=TransitionWorker, num_cpus=c.worker_cpus,
+                                 first_bundle=first_worker_bundle(c))
         ray.get(self.learner.connect_replay.remote(self.shards, batch_size=c.batch_size,
                                                    in_flight_per_shard=c.samples_in_flight_per_shard))
         self.progress = Progress()

@@ -25,6 +25,7 @@ import ray
 
 from rayrl.algorithms import q_learning
 from rayrl.algorithms.dqn.config import DQNConfig
+from rayrl.components.bundles import first_worker_bundle
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
 from rayrl.components.replay_shard import ReplayShard, surface_errors
@@ -43,7 +44,8 @@ class DQNPlan(LearnerPlanState):
             importance_exponent=config.importance_exponent, frame_stack=frame_stack, seed=config.seed,
         )
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
-                                 worker_cls=TransitionWorker, depth=1, num_cpus=config.worker_cpus)
+                                 worker_cls=TransitionWorker, depth=1, num_cpus=config.worker_cpus,
+                                 first_bundle=first_worker_bundle(config))
         self.steps_per_call = config.rollout_length * config.num_envs_per_worker
         self.progress = Progress()
         self.env_steps_here = 0  # since this plan started: the replay starts empty, even after a restore

@@ -40,6 +40,7 @@ class GorilaPlan(AsyncSGDPlan):
             S = c.num_replay_shards
             self.shards = [ray.remote(num_cpus=0)(ReplayShard).remote(
                 s, c.buffer_size // S, min_size_to_sample=max(1, c.learning_starts // S),
+                priority_exponent=self._priority_exponent, importance_exponent=c.importance_exponent,
                 frame_stack=self.frame_stack, seed=c.seed + s) for s in range(S)]
         super().__init__(c, network_fn)
 
@@ -47,7 +48,8 @@ class GorilaPlan(AsyncSGDPlan):
         c = self.config
         if c.replay == "local":
             replay = dict(replay_capacity=c.buffer_size // c.num_workers,
-                          learning_starts=max(1, c.learning_starts // c.num_workers))
+                          learning_starts=max(1, c.learning_starts // c.num_workers),
+                          priority_exponent=self._priority_exponent, importance_exponent=c.importance_exponent)
         else:
             replay = dict(shards=self.shards, shard=index % len(self.shards))
         return q_learning.worker_kwargs(c, index, incarnation, epsilon=c.epsilon_schedule(),
@@ -55,6 +57,10 @@ class GorilaPlan(AsyncSGDPlan):
                                         max_grad_norm=c.max_grad_norm, samples_key="reward",
                                         source_cls=ReplayBatches, batch_size=c.batch_size,
                                         target_update_period=c.target_update_period, **replay)
+
+    @property
+    def _priority_exponent(self) -> float | None:
+        return self.config.priority_exponent if self.config.prioritized_replay else None
 
     def _metrics(self) -> dict[str, float]:
         if not self.shards:

@@ -24,6 +24,7 @@ import ray
 from rayrl.algorithms import actor_critic
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.algorithms.impala.loss import impala_loss
+from rayrl.components.bundles import first_worker_bundle
 from rayrl.components.learner import start_learner
 from rayrl.components.plan_state import LearnerPlanState
 from rayrl.components.progress import Progress
@@ -38,7 +39,8 @@ class ImpalaPlan(LearnerPlanState):
                                      loss_fn=functools.partial(impala_loss, config=config),
                                      **actor_critic.learner_kwargs(config))
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
-                                 num_cpus=config.worker_cpus)
+                                 num_cpus=config.worker_cpus,
+                                 first_bundle=first_worker_bundle(config))
         self.rollouts_per_batch = max(1, math.ceil(config.batch_size / config.num_envs_per_worker))
         self.max_queued = 2 * self.rollouts_per_batch * max(1, config.max_updates_in_flight)
         self.queue: deque[tuple[ray.ObjectRef, int]] = deque()  # (rollout ref, its policy version)
