@@ -41,10 +41,11 @@ def main() -> None:
         plan.train_step()
     first = plan.progress.get_state()
     t0 = time.perf_counter()
-    samples, memory = [], []
+    samples, updates, memory = [], [], []
     while time.perf_counter() - t0 < args.seconds:
         result = plan.train_step()
         samples.append(round(result["env_steps_per_s"]))
+        updates.append(round(result["updates_per_s"], 1))
         now = time.perf_counter() - t0
         if args.memory and (not memory or now - memory[-1]["t"] >= 10):
             memory.append({"t": round(now), "replay_size": result.get("replay_size"), "private_mb": actor_private_mb()})
@@ -56,7 +57,7 @@ def main() -> None:
         "env_steps_per_s": round((last["env_steps"] - first["env_steps"]) / elapsed),
         "trained_steps_per_s": round((last["env_steps_trained"] - first["env_steps_trained"]) / elapsed),
         "learner_updates_per_s": round((last["updates"] - first["updates"]) / elapsed, 2),
-        "env_steps_per_s_each_report": samples,
+        "env_steps_per_s_each_report": samples, "updates_per_s_each_report": updates,
         "episode_return_mean": result["episode_return_mean"], "policy_lag_mean": result.get("policy_lag_mean"),
         "rollouts_dropped": result.get("rollouts_dropped"), "learner_device": getattr(plan, "device", None),
         "driver_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
