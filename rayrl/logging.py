@@ -11,7 +11,8 @@ from ray import tune
 
 
 def progress_line(result: dict[str, Any], elapsed: float) -> str:
-    """``  12.3s  steps 123,456  14,321 steps/s  return 123.4 (100 ep)  lag 1.2  updates 345``."""
+    """``  12.3s  steps 123,456  14,321 steps/s  return 123.4 (100 ep)  lag 1.2  updates 345``; a parameter server's
+    run adds ``67 updates/s  staleness 1.4 (max 6)  dropped 12``."""
     ret = result.get("episode_return_mean", math.nan)
     window = min(int(result.get("episodes_total", 0)), 100)
     parts = [
@@ -24,6 +25,12 @@ def progress_line(result: dict[str, Any], elapsed: float) -> str:
     if not math.isnan(lag):
         parts.append(f"lag {lag:4.1f}")
     parts.append(f"updates {int(result.get('learner_updates', 0)):,}")
+    if "gradients_dropped" in result:  # applied updates, their gradients' staleness in versions, the drops
+        parts.append(f"{result.get('updates_per_s', 0):,.0f} updates/s")
+        staleness, worst = result.get("staleness_mean", math.nan), result.get("staleness_max", math.nan)
+        if not math.isnan(staleness):
+            parts.append(f"staleness {staleness:.1f} (max {worst:.0f})")
+        parts.append(f"dropped {int(result['gradients_dropped']):,}")
     return "  ".join(parts)
 
 
