@@ -33,7 +33,7 @@ from rayrl.components.replay_shard import ReplayShard
 
 class GorilaPlan(AsyncSGDPlan):
     def __init__(self, config: GorilaConfig):
-        c = config
+        c = self.config = config  # the shards and the workers' arguments read it before AsyncSGDPlan sets it
         network_fn, self.frame_stack = q_learning.q_network_fn(c)
         self.shards = []
         if c.replay == "global":  # before the workers start: they write to these
