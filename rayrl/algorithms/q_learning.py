@@ -94,6 +94,19 @@ VECTOR_PRESET = dict(
 )
 
 
+# What DQN's and GORILA's classic-control presets add to it: the modern extras, prioritized replay, and an epsilon
+# annealed to 0.02 over 10K steps per worker.
+ANNEALED_VECTOR_PRESET = dict(
+    VECTOR_PRESET,
+    n_step=3,
+    double_q=True,
+    dueling=True,
+    prioritized_replay=True,
+    epsilon_end=0.02,
+    epsilon_timesteps=10_000,
+)
+
+
 def q_network_fn(config: QLearningConfig):
     """The :class:`~rayrl.models.q_network.QNetwork` constructor for ``config``'s env, tried once here so that
     spaces the model cannot handle fail in one line, and the env's frame-stack depth (None unless Atari), with

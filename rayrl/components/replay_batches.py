@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from rayrl.components.replay_shard import ReplayShard
+from rayrl.components.replay_feed import ReplayFeed
+from rayrl.components.replay_shard import ReplayShard, surface_errors
 from rayrl.components.transition_worker import TransitionWorker
 from rayrl.core import Batch, EpisodeStats, PublishedWeights
 from rayrl.models.q_network import OnlineAndTarget
@@ -53,8 +54,6 @@ class ReplayBatches:
                                      priority_exponent=priority_exponent, importance_exponent=importance_exponent,
                                      frame_stack=self.actor.frame_stack, seed=seed)
         else:
-            from rayrl.components.replay_feed import ReplayFeed
-
             self.local = None
             self.shard = shards[shard]
             self.feed = ReplayFeed(shards, batch_size=batch_size, in_flight_per_shard=1)
@@ -71,8 +70,6 @@ class ReplayBatches:
             self.local.add(transitions)
             sample = self.local.sample(self.batch_size)
         else:
-            from rayrl.components.replay_shard import surface_errors
-
             self._adds = surface_errors(self._adds) + [self.shard.add.remote(transitions)]
             sample = self.feed.next(version, deadline=time.monotonic() + SAMPLE_WAIT_SECONDS)
         if sample is None:

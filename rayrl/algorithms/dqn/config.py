@@ -44,17 +44,11 @@ class DQNConfig(AnnealedEpsilonConfig):
         check(self.max_updates_in_flight >= 1, "max_updates_in_flight", self.max_updates_in_flight, "use 1 or more")
 
 
-# Classic control: the family's preset (q_learning.VECTOR_PRESET) with the modern extras, at a moderate replay
-# ratio: 64 env steps an update, so 100 good episodes fill the return window soon after the policy gets there.
+# Classic control: the family's preset with the modern extras (q_learning.ANNEALED_VECTOR_PRESET), at a moderate
+# replay ratio: 64 env steps an update, so 100 good episodes fill the return window soon after the policy gets there.
 VECTOR_PRESET = dict(
-    q_learning.VECTOR_PRESET,
-    n_step=3,
-    double_q=True,
-    dueling=True,
-    prioritized_replay=True,
+    q_learning.ANNEALED_VECTOR_PRESET,
     samples_per_insert=4.0,
-    epsilon_end=0.02,
-    epsilon_timesteps=10_000,
     max_updates_in_flight=4,
 )
 

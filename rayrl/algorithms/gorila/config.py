@@ -59,19 +59,13 @@ class GorilaConfig(AsyncSGDConfig, AnnealedEpsilonConfig):
         check(not self.sync, "sync", self.sync, "use false: GORILA applies each gradient as it arrives")
 
 
-# Classic control: the family's preset (q_learning.VECTOR_PRESET) with DQN's modern extras, over 2 actor-learners
+# Classic control: DQN's classic-control base (q_learning.ANNEALED_VECTOR_PRESET), over 2 actor-learners
 # of 16 envs on one shard, for this 2-core machine: each gradient samples 256 transitions per 64 env steps (4 steps
 # of 16 envs: 67-77 applied updates/s here; 3 steps of 32 envs, 96 env steps a gradient, learnt unstably), from a
 # prioritized local replay of 100K each (uniform replay, or 25K each, rose to 400-480 and fell back to 100-300).
 VECTOR_PRESET = dict(
-    q_learning.VECTOR_PRESET,
-    n_step=3,
-    double_q=True,
-    dueling=True,
-    prioritized_replay=True,
+    q_learning.ANNEALED_VECTOR_PRESET,
     buffer_size=200_000,
-    epsilon_end=0.02,
-    epsilon_timesteps=10_000,
     num_workers=2,
     num_envs_per_worker=16,
     rollout_length=4,
