@@ -2,11 +2,12 @@
 
     python benchmarks/parameter_server.py [--shards 1 2 4] [--models mlp cnn] [--seconds 10] [--in-flight 8]
 
-For each model and shard count: a :class:`ParameterServer` (Adam, publishing every version) is fed gradients as
-fast as it applies them, ``--in-flight`` updates queued (the A3C plan queues two per worker), each a gradient ref
-in the object store, as workers send them; the shards' start and a warm-up second are excluded. One gradient worker of that model is timed
-too (A3C's, in this process: a t_max rollout and its gradient), so ``workers_sustained`` says how many such workers
-the server (every shard applies its block of every update) keeps up with here. Prints one JSON line.
+For each model and shard count: a :class:`ParameterServer` (Adam) takes gradients as asynchronous workers send
+them (``ServerLink.exchange``: each gradient to every shard, answered with the weights after it) as fast as it
+applies them, ``--in-flight`` exchanges queued (one per worker waiting on its answer); the shards' start and a
+warm-up second are excluded. One gradient worker of that model is timed too (A3C's, in this process: a t_max
+rollout and its gradient), so ``workers_sustained`` says how many such workers the server (every shard applies its
+block of every gradient) keeps up with here. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -44,21 +45,22 @@ def model_fn(name: str) -> ActorCritic:
 def server_rate(name: str, shards: int, seconds: float, in_flight: int) -> dict:
     server = ParameterServer(functools.partial(model_fn, name), num_shards=shards, publish_period=1, seed=0,
                              num_cpus=1, optimizer="adam", lr=1e-4, optimizer_eps=1e-8, max_staleness=None)
+    link = server.link(seconds)
     rng = np.random.default_rng(0)
     shapes = [p.shape for p in model_fn(name).parameters()]
-    grads = [ray.put(Gradients([rng.normal(size=s).astype(np.float32) for s in shapes], 0, 40)) for _ in range(4)]
-    answer, weights = server.apply(grads[0])
-    server.finish(ray.get(answer), weights)  # the shards are up
-    pending: dict = {}
+    grads = [Gradients([rng.normal(size=s).astype(np.float32) for s in shapes], 0, 40) for _ in range(4)]
+    ray.get(link.exchange(None, None, pull=True)[0])  # the shards are up
+    pending: list = []
     applied = 0
     start = time.perf_counter()
     measured_from, measured_applied = None, 0
     while time.perf_counter() - start < seconds + 1.0:
         while len(pending) < in_flight:
-            answer, weights = server.apply(grads[applied % len(grads)])
-            pending[answer] = weights
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        server.finish(ray.get(ready[0]), pending.pop(ready[0]))
+            answer, _ = link.exchange(grads[len(pending) % len(grads)], [0] * shards, pull=True)
+            pending.append(answer)
+        ready, _ = ray.wait(pending, num_returns=1)
+        pending.remove(ready[0])
+        ray.get(ready[0])
         applied += 1
         if measured_from is None and time.perf_counter() - start >= 1.0:
             measured_from, measured_applied = time.perf_counter(), applied
@@ -87,7 +89,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--seconds", type=float, default=10.0, help="measured wall time per server")
-    parser.add_argument("--in-flight", type=int, default=8, help="updates queued at the server")
+    parser.add_argument("--in-flight", type=int, default=8, help="exchanges queued at the server (one per worker)")
     args = parser.parse_args()
     start_local_ray(max(args.shards))
     results = []

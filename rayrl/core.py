@@ -41,6 +41,8 @@ Gradients
 In the parameter-server family (A3C, A2C, GORILA) a worker computes the loss's gradients on its own copy of the
 network and sends them as :class:`Gradients` (numpy, one array per parameter, stamped with the weights version they
 came from); the server's shards apply them as they come and drop those more than ``max_staleness`` versions old.
+Asynchronous workers send them to the shards themselves and take the shards' weights back in the same calls, so no
+process stands between a worker and the parameters; synchronous rounds (A2C) go through the plan.
 
 Weights
 -------
@@ -149,6 +151,12 @@ class GradientWorker(Protocol):
     gradients are None and the stats' ``metrics`` empty, so a plan tells without fetching them."""
 
     def compute_gradients(self, weights: PublishedWeights | None) -> tuple[Gradients | None, EpisodeStats]: ...
+
+    def run(self, link: Any) -> tuple[list[Any], EpisodeStats]:
+        """Asynchronous: compute gradients and send them to the server's shards for a while (``link``, the shards
+        as a worker reaches them), pulling their weights with the gradients; returns the shards' answers and the
+        call's episodes."""
+        ...
 
 
 class ReplayBuffer(Protocol):

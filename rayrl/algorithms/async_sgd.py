@@ -1,4 +1,4 @@
-"""What the parameter-server algorithms share (A3C, A2C; GORILA to come): gradients computed by workers on their
+"""What the parameter-server algorithms share (A3C, A2C, GORILA): gradients computed by workers on their
 own copies of the network, applied to shared parameters by a sharded :class:`ParameterServer`. Config fields and
 checks, and the server of a config."""
 
@@ -21,7 +21,8 @@ class AsyncSGDConfig(CommonConfig):
     """Parameter-server shard actors (``learner_cpus`` CPUs each), each holding a block of the parameters and its
     optimizer state (GORILA: 31)."""
     publish_period: int = 1
-    """Applied updates between publications of the server's weights for the workers' pulls."""
+    """Gradients an asynchronous worker pushes between pulls of the server's weights (each pull comes with a push,
+    so the weights hold that gradient); A2C's rounds need 1, every round starting from the newest version."""
     max_staleness: int | None = None
     """Drop a gradient computed from parameters more than this many versions old (GORILA's rule); None keeps all."""
     sync: bool = False
@@ -33,7 +34,7 @@ class AsyncSGDConfig(CommonConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.num_ps_shards >= 1, "num_ps_shards", self.num_ps_shards, "use 1 or more")
-        check(self.publish_period >= 1, "publish_period", self.publish_period, "use 1 or more updates")
+        check(self.publish_period >= 1, "publish_period", self.publish_period, "use 1 or more gradients")
         check(self.max_staleness is None or self.max_staleness >= 0, "max_staleness", self.max_staleness,
               "use 0 or more versions, or null to keep every gradient")
         check(not (self.sync and self.publish_period != 1), "publish_period", self.publish_period,

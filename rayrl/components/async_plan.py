@@ -1,19 +1,20 @@
 """The execution plan of the parameter-server algorithms (A3C, A2C, GORILA): gradient workers and a sharded server.
 
-    GradientWorker 1..N  -- gradient refs, each as it is ready -->  ParameterServer: shards 1..S, each applies
+    GradientWorker 1..N  -- each gradient, to every shard -------->  ParameterServer: shards 1..S, each applies
       a batch from its source (A3C: t_max                            its block (async: as they come; sync: the
       steps of its envs; GORILA: replay),                            mean of one per worker), drops stale ones
       the loss's gradient on it                                              |
           ^                                                                  |
-          +-------- PublishedWeights(version, one ref per shard) <-----------+
-                    pulled by each worker before its next batch
+          +-------- the shards' blocks after that gradient <-----------------+
+                    (async: the answer to the worker's own call; sync: one published version per round)
 
-Asynchronous (``sync: false``, A3C and GORILA): the plan hands each gradient ref to every shard as soon as its
-worker is done, and gives the worker the newest weights for its next batch; no actor waits on another, so gradients
-arrive out of order and some were computed from versions the server has moved past (their staleness is reported).
-Synchronous (``sync: true``, A2C): a round sends one version to every worker, the server applies the mean of their
-gradients once, and the next round starts from the new version. Gradients never pass through this process: it
-routes refs and reads small answers.
+Asynchronous (``sync: false``, A3C and GORILA, as in both papers): each worker pushes its gradients to the shards
+and pulls their weights itself (:meth:`GradientWorker.run`, one actor call per gradient and shard, the pull
+answered with the gradient); the plan starts the workers' calls, each a fraction of a report long, and reads
+the shards' small answers they bring back. No actor waits on another, so gradients arrive out of order and some
+were computed from versions the server has moved past (their staleness is reported). Synchronous (``sync: true``,
+A2C): a round sends one version to every worker, the server applies the mean of their gradients once, and the
+next round starts from the new version. Gradients never pass through this process.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ from torch import nn
 from rayrl.algorithms.async_sgd import AsyncSGDConfig, start_server
 from rayrl.components.bundles import first_worker_bundle
 from rayrl.components.gradient_worker import GradientWorker
+from rayrl.components.parameter_server import Applied
 from rayrl.components.progress import Progress
 from rayrl.components.worker_set import Collected, WorkerSet
+
+
+RUN_SECONDS = 0.25
+"""How long an asynchronous worker's call computes and pushes gradients before it brings back its episodes and the
+shards' answers (at most a report)."""
 
 
 class AsyncSGDPlan:
@@ -41,12 +48,13 @@ class AsyncSGDPlan:
     def __init__(self, config: AsyncSGDConfig, model_fn: Callable[[], nn.Module], *, lr_anneal_samples: int = 0):
         self.config = config
         self.server = start_server(config, model_fn, lr_anneal_samples=lr_anneal_samples)
+        self.link = self.server.link(seconds=min(RUN_SECONDS, config.report_seconds))
         self.workers = WorkerSet(self._worker_kwargs, config.num_workers, max_workers=config.max_workers,
-                                 worker_cls=GradientWorker, method="compute_gradients", depth=1,
-                                 num_cpus=config.worker_cpus,
+                                 worker_cls=GradientWorker, method="compute_gradients" if config.sync else "run",
+                                 depth=1, num_cpus=config.worker_cpus,
                                  first_bundle=first_worker_bundle(config))
         self.progress = Progress()
-        self.updates_in_flight: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # answer ref -> shards' weights refs
+        self.updates_in_flight: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # A2C: answer ref -> weights refs
         self.round: list[ray.ObjectRef] = []  # A2C: the gradient refs of the round so far
         self.device = "cpu"
 
@@ -68,7 +76,7 @@ class AsyncSGDPlan:
                                 timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
             for ref in ready:
                 if self.workers.owns(ref):
-                    self._on_gradients(self.workers.collect(ref), worker_metrics)
+                    self._on_gradients(self.workers.collect(ref), worker_metrics, staleness, lrs)
                 else:
                     staleness += self._finish_update(ref, lrs)
             if self.config.sync and self.round and not self.workers.pending():  # every worker of the round is in
@@ -82,36 +90,39 @@ class AsyncSGDPlan:
         return metrics
 
     def _submit(self) -> None:
-        if self.config.sync:  # a round starts once the last one's update is applied and published
-            if not self.round and not self.updates_in_flight:
-                self.workers.submit(self.server.latest())
-            return
-        # Backpressure: at most two updates per worker queued at the server, so staleness and memory stay bounded.
-        room = 2 * len(self.workers.actors) - len(self.updates_in_flight)
-        if room > 0:
-            self.workers.submit(self.server.latest(), limit=room)
+        if not self.config.sync:
+            self.workers.submit(self.link)
+        elif not self.round and not self.updates_in_flight:  # a round starts once the last one's update is published
+            self.workers.submit(self.server.latest())
 
-    def _on_gradients(self, collected: Collected | None, worker_metrics: list[dict[str, float]]) -> None:
+    def _on_gradients(self, collected: Collected | None, worker_metrics: list[dict[str, float]],
+                      staleness: list[int], lrs: list[float]) -> None:
         if collected is None:  # its worker died and was replaced
             return
         self.progress.add_episodes(collected.stats)
-        if not collected.stats.metrics:  # no gradient: the worker had no batch yet (its replay is filling)
-            return
-        worker_metrics.append(collected.stats.metrics)
-        if self.config.sync:
+        if collected.stats.metrics:  # else no gradient: the worker had no batch yet (its replay is filling)
+            worker_metrics.append(collected.stats.metrics)
+        if not self.config.sync:  # what the shards answered to the worker's pushes
+            for answer in ray.get(collected.rollout):
+                self.server.count(answer)
+                staleness += self._tally(answer, lrs)
+        elif collected.stats.metrics:
             self.round.append(collected.rollout)
-        else:
-            self._apply(collected.rollout)
 
     def _apply(self, *gradient_refs: ray.ObjectRef) -> None:
         answer_ref, weights_refs = self.server.apply(*gradient_refs)
         self.updates_in_flight[answer_ref] = weights_refs
 
     def _finish_update(self, answer_ref: ray.ObjectRef, lrs: list[float]) -> list[int]:
-        """Count an answered update and note its lr; returns the staleness of the gradients it applied."""
+        """Count an update of a round, publish its weights; returns the staleness of the gradients it applied."""
         answer = ray.get(answer_ref)
-        lrs.append(answer.lr)
         self.server.finish(answer, self.updates_in_flight.pop(answer_ref))
+        return self._tally(answer, lrs)
+
+    def _tally(self, answer: Applied, lrs: list[float]) -> list[int]:
+        """Count an answered update in the progress and note its lr; returns the staleness of the gradients it
+        applied."""
+        lrs.append(answer.lr)
         applied = [age for age in answer.staleness if age is not None]
         if applied:
             self.progress.updates += 1

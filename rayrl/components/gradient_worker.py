@@ -11,15 +11,22 @@ they are stamped with exactly the version they were computed from, and applied b
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
+
+import numpy as np
 
 from rayrl.components.learner import LossFn, backward, gradients_of
 from rayrl.components.rollout_worker import RolloutWorker
 from rayrl.core import BatchSource, EpisodeStats, Gradients, PublishedWeights
 
+MAX_PUSHES_IN_FLIGHT = 2
+"""A worker's gradients sent and not yet answered: beyond it, the worker waits, so a slow server holds it back."""
+
 
 class GradientWorker:
-    """``compute_gradients(weights)``: pull ``weights`` if newer and due, make one batch, return its gradients.
+    """``compute_gradients(weights)``: pull ``weights`` if newer and due, make one batch, return its gradients;
+    ``run(link)``: pull from the server's shards, compute and push gradients to them for a while (A3C, GORILA).
 
     Args:
         loss_fn: the algorithm's loss on one batch, as for :class:`~rayrl.components.learner.Learner`.
@@ -48,3 +55,37 @@ class GradientWorker:
             self.source.update_priorities(priorities.numpy())
         gradients = Gradients(gradients_of(model), stats.policy_version, int(batch[self.samples_key].size))
         return gradients, dataclasses.replace(stats, metrics=metrics)
+
+    def run(self, link: Any) -> tuple[list[Any], EpisodeStats]:
+        """Compute gradients and send them straight to the server's shards for ``link.seconds`` (a
+        :class:`~rayrl.components.parameter_server.ServerLink`), each with a pull of the weights after it every
+        ``link.pull_period`` gradients, at most ``MAX_PUSHES_IN_FLIGHT`` unanswered. Returns shard 0's
+        :class:`~rayrl.components.parameter_server.Applied` answers and the call's episodes, env steps and mean
+        loss metrics."""
+        import ray
+
+        deadline = time.monotonic() + link.seconds
+        in_flight, answers, stats = [], [], []
+        _, weights = link.exchange(None, None, pull=True)
+        versions, since_pull = None, 0
+        while not stats or time.monotonic() < deadline:
+            gradients, step_stats = self.compute_gradients(weights)
+            stats.append(step_stats)
+            if weights is not None and step_stats.policy_version == weights.version:  # the source loaded them
+                versions = weights.versions
+            since_pull = 0 if weights is not None else since_pull + 1
+            pull = gradients is None or since_pull + 1 >= link.pull_period
+            answer, weights = link.exchange(gradients, versions, pull=pull)
+            if gradients is not None:
+                in_flight.append(answer)
+            if len(in_flight) > MAX_PUSHES_IN_FLIGHT:
+                answers.append(ray.get(in_flight.pop(0)))
+        return answers + ray.get(in_flight), merge_stats(stats)
+
+
+def merge_stats(stats: list[EpisodeStats]) -> EpisodeStats:
+    """One call's episodes and env steps, its last policy version and the mean of each loss metric."""
+    metrics = [s.metrics for s in stats if s.metrics]
+    return EpisodeStats(np.concatenate([s.returns for s in stats]), np.concatenate([s.lengths for s in stats]),
+                        sum(s.env_steps for s in stats), stats[-1].policy_version,
+                        {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]} if metrics else {})

@@ -4,9 +4,15 @@ Nair et al. 2015 (GORILA) and Mnih et al. 2016 (A3C): workers compute gradients 
 and send them to the server, which applies them asynchronously to the shared parameters and their shared optimizer
 statistics (A3C's "shared RMSProp"); workers pull fresh parameters now and then. The parameters are split by
 blocks over ``num_shards`` actors (:class:`ParameterShard`), each holding its block and that block's optimizer
-state, so one process is not the bottleneck (GORILA ran 31 shards). Every shard receives every gradient in the
-order the plan sent it and so counts the same versions; a gradient computed from parameters more than
-``max_staleness`` versions old is dropped (GORILA's rule) and counted.
+state, so one process is not the bottleneck (GORILA ran 31 shards). Every shard receives every gradient and
+counts a version per applied one; a gradient computed from parameters more than ``max_staleness`` versions old is
+dropped (GORILA's rule) and counted.
+
+Two ways in. Asynchronous workers (A3C, GORILA) reach the shards themselves through a :class:`ServerLink`: each
+gradient goes to every shard with the version of that shard's block it was computed on, and the shard answers with
+its block after it (a pull in the same call). Workers sending at once reach the shards in different orders, so
+each shard judges staleness by its own count. Synchronous rounds (A2C) go through :class:`ParameterServer` in the
+plan's process, which sends each update to every shard in one order and publishes whole versions.
 
 Each shard reads the whole :class:`~rayrl.core.Gradients` object: on one node that is a zero-copy read of shared
 memory, across nodes one copy per node, whichever block a shard holds.
@@ -15,7 +21,9 @@ memory, across nodes one copy per node, whichever block a shard holds.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -81,11 +89,23 @@ class ParameterShard:
         """One optimizer step with the mean of ``gradients`` (one for A3C and GORILA, one per worker for A2C) that
         are fresh enough. Returns what happened and, when the new version is due for publishing (every
         ``publish_period`` versions), this block's weights at exactly that version (else None)."""
+        applied = self._step(gradients, [g.version for g in gradients])
+        due = any(age is not None for age in applied.staleness) and self.version % self.publish_period == 0
+        return applied, self.get_weights() if due else None
+
+    def exchange(self, gradients: Gradients | None, version: int, pull: bool) -> tuple[Applied, Weights | None]:
+        """A worker's own call (A3C, GORILA): apply its gradient, if any, computed on this block at ``version``,
+        and, with ``pull``, answer with the block's weights after it. Workers that push at once reach the shards
+        in different orders, so each shard counts its own versions and the worker stamps each shard's."""
+        applied = self._step([] if gradients is None else [gradients], [] if gradients is None else [version])
+        return applied, self.get_weights() if pull else None
+
+    def _step(self, gradients: Sequence[Gradients], versions: Sequence[int]) -> Applied:
         staleness: list[int | None] = []
         fresh = []
         lr = self.lr()
-        for g in gradients:
-            age = self.version - g.version
+        for g, version in zip(gradients, versions, strict=True):
+            age = self.version - version
             if self.max_staleness is not None and age > self.max_staleness:
                 self.dropped += 1
                 staleness.append(None)
@@ -101,9 +121,7 @@ class ParameterShard:
             self.optimizer.step()
             self.version += 1
             self.samples_applied += sum(g.samples for g in fresh)
-        due = bool(fresh) and self.version % self.publish_period == 0
-        weights = self.get_weights() if due else None
-        return Applied(staleness, self.version, sum(g.samples for g in fresh), lr), weights
+        return Applied(staleness, self.version, sum(g.samples for g in fresh), lr)
 
     def lr(self) -> float:
         """The base lr annealed linearly to 0 over ``lr_anneal_samples`` applied samples (0: constant)."""
@@ -136,12 +154,61 @@ class ParameterShard:
         self.dropped = int(state["counters"]["dropped"])
 
 
+class PulledWeights:
+    """The blocks the shards answered a worker's :meth:`ParameterShard.exchange` with, read only when used, as
+    :class:`~rayrl.core.PublishedWeights` are: a worker that acts before it pulls (GORILA) waits for them only
+    then. ``version`` is shard 0's, ``versions`` every shard's."""
+
+    def __init__(self, answers: list[Any], blocks: list[Any]):
+        self._answers, self.ref = answers, blocks
+
+    @functools.cached_property
+    def versions(self) -> list[int]:
+        import ray
+
+        return [answer.version for answer in ray.get(self._answers)]
+
+    @property
+    def version(self) -> int:
+        return self.versions[0]
+
+    fetch = PublishedWeights.fetch
+
+
+@dataclass(frozen=True)
+class ServerLink:
+    """The shards as a worker sees them when it pushes and pulls itself (A3C, GORILA): no process in between.
+
+    A worker's call (:meth:`~rayrl.components.gradient_worker.GradientWorker.run`) computes and sends gradients
+    for ``seconds``, and pulls the weights every ``pull_period`` of them, in the same call as the gradient: a shard
+    runs one caller's calls in order, so the weights it answers with hold that worker's gradient.
+    """
+
+    shards: list[Any]
+    seconds: float
+    pull_period: int = 1
+
+    def exchange(self, gradients: Gradients | None, versions: Sequence[int] | None,
+                 pull: bool) -> tuple[Any, PulledWeights | None]:
+        """Send ``gradients`` (or none) to every shard, each with the version of its block they were computed
+        on; returns the ref of shard 0's :class:`Applied` and, with ``pull``, the weights after them."""
+        import ray
+
+        # One object in the store that every shard reads; with one shard, inline in the call (no fetch back).
+        sent = gradients if gradients is None or len(self.shards) == 1 else ray.put(gradients)
+        calls = [shard.exchange.options(num_returns=2).remote(sent, version, pull)
+                 for shard, version in zip(self.shards, versions or [0] * len(self.shards), strict=True)]
+        answers = [answer for answer, _ in calls]
+        return answers[0], PulledWeights(answers, [weights for _, weights in calls]) if pull else None
+
+
 class ParameterServer:
     """The parameters of ``model_fn()`` (initialised with ``seed``) over ``num_shards`` :class:`ParameterShard` actors.
 
     Lives in the plan's process and only routes refs: :meth:`apply` sends one update's gradient refs to every shard
     (in one order, so every shard counts the same versions); :meth:`finish` reads shard 0's small answer and, when
     the update made a version due for publishing, makes the shards' weights of that version :meth:`latest`.
+    Asynchronous workers go around it through its :meth:`link`; the plan :meth:`count`\ s the answers they bring.
     """
 
     def __init__(self, model_fn: Callable[[], nn.Module], *, num_shards: int, publish_period: int, seed: int,
@@ -166,14 +233,23 @@ class ParameterServer:
         calls = [shard.apply.options(num_returns=2).remote(*gradient_refs) for shard in self.shards]
         return calls[0][0], [weights for _, weights in calls]
 
+    def link(self, seconds: float) -> ServerLink:
+        """The shards for workers that push and pull themselves, ``seconds`` a call, pulling every
+        ``publish_period`` gradients."""
+        return ServerLink(self.shards, seconds, self.publish_period)
+
+    def count(self, applied: Applied) -> None:
+        """Count an update answered by shard 0 (of :meth:`apply`, or a worker's push): its drops and version."""
+        self.dropped += sum(age is None for age in applied.staleness)
+        self.version = max(self.version, applied.version)
+
     def finish(self, applied: Applied, weights_refs: list[Any]) -> None:
         """Count a finished update (``applied`` read from :meth:`apply`'s first ref); publish the weights if due.
 
         Answers may be read in any order (``ray.wait`` returns whichever is ready): an update whose gradients were
         all dropped leaves the version where an earlier update put it and has no weights, so only an update that
         applied something publishes, and only if its version is newer than the published one."""
-        self.dropped += sum(age is None for age in applied.staleness)
-        self.version = max(self.version, applied.version)
+        self.count(applied)
         stepped = any(age is not None for age in applied.staleness)
         if stepped and applied.version % self.publish_period == 0 and applied.version > self._latest.version:
             self._latest = PublishedWeights(applied.version, weights_refs)

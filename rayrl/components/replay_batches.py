@@ -13,6 +13,7 @@ or prioritized (Schaul et al. 2016) as an option, the loss's new priorities goin
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Sequence
 
@@ -27,7 +28,7 @@ SAMPLE_WAIT_SECONDS = 0.05
 
 
 class ReplayBatches:
-    """``sample(weights)``: pull, act, store, and return one replay batch (None while the replay is filling).
+    """``sample(weights)``: act, pull, store, and return one replay batch (None while the replay is filling).
 
     Args:
         batch_size: transitions per batch.
@@ -60,18 +61,22 @@ class ReplayBatches:
             self._adds: list = []
 
     def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch | None, EpisodeStats]:
-        transitions, stats = self.actor.sample(weights)
-        version = stats.policy_version
-        if self.target_version is None or version // self.target_update_period > (
-                self.target_version // self.target_update_period):
-            self.model.sync_target()
-            self.target_version = version
+        # The actor acts on the weights it holds and the replay takes a batch before the learner's pull: weights on
+        # their way from the server (pulled with this worker's last gradient) arrive meanwhile.
+        transitions, stats = self.actor.sample(None)
         if self.local is not None:
             self.local.add(transitions)
             sample = self.local.sample(self.batch_size)
         else:
             self._adds = surface_errors(self._adds) + [self.shard.add.remote(transitions)]
-            sample = self.feed.next(version, deadline=time.monotonic() + SAMPLE_WAIT_SECONDS)
+            sample = self.feed.next(stats.policy_version, deadline=time.monotonic() + SAMPLE_WAIT_SECONDS)
+        self.actor.maybe_pull(weights)
+        version = self.actor.policy_version
+        stats = dataclasses.replace(stats, policy_version=version)
+        if self.target_version is None or version // self.target_update_period > (
+                self.target_version // self.target_update_period):
+            self.model.sync_target()
+            self.target_version = version
         if sample is None:
             return None, stats
         shard_id, batch = sample

@@ -48,7 +48,7 @@ class RolloutWorker:
 
     def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
         """Pull ``weights`` if newer and the pull period has elapsed, run one unroll, return it and its episodes."""
-        self._maybe_pull(weights)
+        self.maybe_pull(weights)
         T, B = self.rollout_length, self.envs.num_envs
         obs = np.empty((T + 1, B) + self.obs.shape[1:], self.obs.dtype)
         actions = np.empty((T, B) + self.distribution.action_shape, np.float32 if self.bounds else np.int64)
@@ -78,7 +78,8 @@ class RolloutWorker:
                        final_at=np.array(final_at, np.int64).reshape(-1, 2))
         return rollout, EpisodeStats(returns, lengths, T * B, self.policy_version)
 
-    def _maybe_pull(self, weights: PublishedWeights | None) -> None:
+    def maybe_pull(self, weights: PublishedWeights | None) -> None:
+        """Load ``weights`` if they are newer than the policy's and the pull period has elapsed."""
         if weights is None or weights.version <= self.policy_version:
             return
         if self.policy_version >= 0 and self.env_steps - self._steps_at_last_pull < self.pull_period_steps:

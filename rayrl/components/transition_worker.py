@@ -134,7 +134,7 @@ class TransitionWorker:
             self._kept["frames"] = self._kept["first"] = self.frame_stack - 1 + n_step
 
     # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
-    _maybe_pull = RolloutWorker._maybe_pull
+    maybe_pull = RolloutWorker.maybe_pull
 
     def current_epsilon(self) -> float | np.ndarray:
         return self.epsilon(self.env_steps)
@@ -142,7 +142,7 @@ class TransitionWorker:
     def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
         """Pull ``weights`` if due, step the envs ``rollout_length`` times, return the closed n-step transitions
         (flat, or as one frame chunk)."""
-        self._maybe_pull(weights)
+        self.maybe_pull(weights)
         T, B = self.rollout_length, self.envs.num_envs
         obs = np.empty((T + 1, B) + self._pending["obs"].shape[2:], self._pending["obs"].dtype)
         action = np.empty((T, B), np.int64)

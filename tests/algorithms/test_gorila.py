@@ -63,6 +63,28 @@ def test_a_gorila_gradient_is_the_online_networks_on_the_version_it_pulled():
     assert gradients.version == 4 and gradients.samples == 8 and {"loss", "grad_norm", "q_mean"} <= set(stats.metrics)
 
 
+def test_a_worker_pushes_to_the_shards_itself_and_pulls_with_every_publish_period_th_gradient(ray_session):
+    import gymnasium as gym
+
+    from rayrl.components.parameter_server import ParameterServer
+
+    network = functools.partial(QNetwork, gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2), (8,),
+                                False)
+    server = ParameterServer(network, num_shards=2, publish_period=2, seed=0, num_cpus=0.1, optimizer="sgd",
+                             lr=0.01, optimizer_eps=1e-8)
+    server.latest().fetch()  # the shards have started
+    worker = GradientWorker(loss_fn=functools.partial(dqn_loss, double_q=True), max_grad_norm=10.0,
+                            samples_key="reward", source_cls=ReplayBatches, **SOURCE)
+    answers, stats = worker.run(server.link(seconds=0.5))
+    # Alone, a worker's gradient is stale only by its own gradients since its last pull: every second one by 1.
+    assert len(answers) >= 4 and [a.staleness[0] for a in answers] == [i % 2 for i in range(len(answers))]
+    assert stats.env_steps == 16 * (len(answers) + 1)  # the first call filled the replay: no gradient
+    assert {"loss", "q_mean"} <= set(stats.metrics) and stats.policy_version == len(answers) // 2 * 2
+    pulled = ray.get([shard.exchange.remote(None, 0, False) for shard in server.shards])
+    assert [applied.version for applied, _ in pulled] == [len(answers)] * 2  # every shard took every gradient
+    server.stop()
+
+
 def test_global_replay_shards_take_every_actors_transitions_and_feed_every_learner(make_plan):
     plan = make_plan("gorila", replay="global", num_replay_shards=2, learning_starts=400)
     deadline = time.time() + 60

@@ -101,6 +101,20 @@ def test_several_gradients_in_one_call_apply_their_mean_once():
         np.testing.assert_allclose(merged([together])[key], value, rtol=1e-6, atol=1e-7)
 
 
+def test_a_workers_own_exchange_counts_the_version_it_names_and_answers_with_the_weights_after():
+    [shard] = shards(1, "sgd", max_staleness=1)
+    rng = np.random.default_rng(4)
+    applied, weights = shard.exchange(None, 0, pull=True)  # no gradient: a pull, no step
+    assert applied.staleness == [] and applied.version == 0 and applied.samples == 0
+    np.testing.assert_equal(weights, shard.get_weights())
+    gradients = random_gradients(rng, version=7)  # the stamp the worker gives the shard counts, not this one
+    answers = [shard.exchange(gradients, 0, pull=pull) for pull in (True, False, False)]
+    assert [a.staleness[0] for a, _ in answers] == [0, 1, None]  # the third, 2 versions old, is dropped
+    assert [a.version for a, _ in answers] == [1, 2, 2] and shard.dropped == 1
+    assert answers[0][1] is not None and answers[1][1] is None and answers[2][1] is None
+    assert not np.array_equal(answers[0][1][shard.names[0]], weights[shard.names[0]])  # after the gradient
+
+
 def test_weights_come_back_only_when_a_version_is_due_and_are_that_versions():
     [shard] = shards(1, "sgd", publish_period=3)
     rng = np.random.default_rng(3)

@@ -1,19 +1,20 @@
 """GORILA's execution plan (Nair et al. 2015, "Massively Parallel Methods for Deep Reinforcement Learning").
 
     GradientWorker 1..N (bundled: one process each)
-      TransitionWorker   epsilon-greedy with the pulled Q-network, n-step transitions -->  replay: local (its own
-      learner            a batch from replay; DQN's (double-Q) loss against its target     ReplayShard) or global
-                         network, a copy of the server's parameters refreshed every          (shard actors that every
-                         target_update_period versions                                       worker writes to and
-          |  gradient refs, each as it is ready                                              samples from)
+      TransitionWorker   epsilon-greedy with the Q-network it holds, n-step transitions -->  replay: local (its own
+      learner            a batch from replay; DQN's (double-Q) loss on the server's          ReplayShard) or global
+                         weights pulled with its last gradient, against its target network,  (shard actors that every
+                         a copy of them refreshed every target_update_period versions        worker writes to and
+          |  each gradient, straight to every shard                                          samples from)
           v
     ParameterServer: shards 1..S, each applies its block of every gradient as it comes, drops those more than
           |           max_staleness versions old
-          +-- PublishedWeights(version, one ref per shard), pulled by each worker before its next call
+          +-- each shard's block after the gradient, in its answer to the worker's call: the next pull
 
-The plan is the family's (:class:`~rayrl.components.async_plan.AsyncSGDPlan`): gradient refs go to the shards as
-they come, with backpressure; a worker whose replay is still filling returns no gradient, only its episodes. Replay
-is not checkpointed: after a restore it fills again (the server's parameters and optimizer state are restored).
+The plan is the family's (:class:`~rayrl.components.async_plan.AsyncSGDPlan`): workers push and pull themselves and
+bring the shards' answers back; a worker whose replay is still filling pushes no gradient, only reports episodes.
+Replay is not checkpointed: after a restore it fills again (the server's parameters and optimizer state are
+restored).
 """
 
 from __future__ import annotations
