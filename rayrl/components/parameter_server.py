@@ -208,7 +208,8 @@ class ParameterServer:
     Lives in the plan's process and only routes refs: :meth:`apply` sends one update's gradient refs to every shard
     (in one order, so every shard counts the same versions); :meth:`finish` reads shard 0's small answer and, when
     the update made a version due for publishing, makes the shards' weights of that version :meth:`latest`.
-    Asynchronous workers go around it through its :meth:`link`; the plan :meth:`count`\ s the answers they bring.
+    Asynchronous workers go around it through its :meth:`link`; the plan counts the answers they bring
+    (:meth:`count`).
     """
 
     def __init__(self, model_fn: Callable[[], nn.Module], *, num_shards: int, publish_period: int, seed: int,

@@ -24,7 +24,7 @@ def test_four_async_workers_apply_gradients_out_of_order_and_stale_ones_are_drop
     results = run(strict, 4)
     assert results[-1]["gradients_dropped"] > 0
     assert all(r["staleness_max"] == 0 for r in results if not math.isnan(r["staleness_max"]))
-    assert results[-1]["server_version"] == results[-1]["learner_updates"] > 0
+    assert 0 < results[-1]["learner_updates"] <= results[-1]["server_version"]  # answers come as calls end
 
 
 def test_a2c_applies_one_mean_of_every_worker_per_round_with_no_staleness(make_plan):

@@ -86,12 +86,14 @@ def test_a_worker_pushes_to_the_shards_itself_and_pulls_with_every_publish_perio
 
 
 def test_global_replay_shards_take_every_actors_transitions_and_feed_every_learner(make_plan):
-    plan = make_plan("gorila", replay="global", num_replay_shards=2, learning_starts=400)
+    plan = make_plan("gorila", replay="global", num_replay_shards=2, num_workers=2, learning_starts=400)
     deadline = time.time() + 60
     result = plan.train_step()
     while time.time() < deadline and result["learner_updates"] < 20:
         result = plan.train_step()
-    assert result["learner_updates"] >= 20 and result["server_version"] == result["learner_updates"]
+    # Workers bring the shards' answers back when their calls end, so the newest version seen runs ahead of the
+    # updates counted so far.
+    assert 20 <= result["learner_updates"] <= result["server_version"]
     sizes = ray.get([shard.size.remote() for shard in plan.shards])
     assert all(size > 0 for size in sizes) and result["replay_size"] > 400
 
