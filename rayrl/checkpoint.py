@@ -62,7 +62,7 @@ def find_latest_checkpoint(path: str | os.PathLike) -> Path:
     """``path`` itself if it is a checkpoint, else the newest checkpoint directory below it (a run directory)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise RayrlError(f"--resume path does not exist: {path}")
+        raise RayrlError(f"run or checkpoint directory does not exist: {path}")
     if (path / STATE_FILE).is_file():
         return path
     found = sorted(path.rglob(STATE_FILE), key=lambda p: p.stat().st_mtime)

@@ -76,17 +76,38 @@ def _tune_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _evaluate_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate", help="evaluation episodes of a trained agent (greedy, whole games)",
+                       parents=[_common_flags()])
+    p.add_argument("path", metavar="RUN_OR_CHECKPOINT", help="a run directory (its newest checkpoint) or a checkpoint")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes, split over the CPUs (default 10)")
+    p.add_argument("--env", help="evaluate on this env instead of the training env (the same spaces)")
+    p.add_argument("--stochastic", action="store_true",
+                   help="sample the policy (Q-networks: epsilon 0.05) instead of acting greedily")
+    p.add_argument("--seed", type=int, default=0, help="the first episode's reset seed; the others count up from it")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
+    return p
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"use a whole number of 1 or more, not {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     start = time.time()
     parser = _Parser(prog="rayrl", description=__doc__,
                      epilog=f"algorithms: {', '.join(registry.names())}; 'rayrl COMMAND --help' for a command's flags")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = {"train": _train_parser(sub), "tune": _tune_parser(sub)}
+    commands = {"train": _train_parser(sub), "tune": _tune_parser(sub), "evaluate": _evaluate_parser(sub)}
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's parser, so that the pointer is to that command's --help
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return train(args, start) if args.command == "train" else study(args, start)
+        return {"train": train, "tune": study, "evaluate": evaluate}[args.command](args, start)
     except RayrlError as e:
         if args.debug:
             traceback.print_exception(e)
@@ -276,6 +297,30 @@ def study(args, start: float) -> int:
         return 130
     print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
     return 1 if results.errors and len(results.errors) == len(results) else 0
+
+
+def evaluate(args, start: float) -> int:
+    """``rayrl evaluate``: the checkpoint and env checked before Ray starts, then episodes on Ray tasks."""
+    import json
+
+    from rayrl.evaluation import evaluate, evaluation_env
+    from rayrl.policy import load_policy
+    from rayrl.tune.runs import start_ray
+
+    policy = load_policy(args.path)
+    evaluation_env(policy, args.env)
+    start_ray(args.address, 1)
+    summary = evaluate(policy, episodes=args.episodes, env=args.env, stochastic=args.stochastic, seed=args.seed)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    mode = "stochastic" if args.stochastic else "greedy"
+    print(f"rayrl: {summary['algo']} on {summary['env']}, {summary['episodes']} {mode} episodes "
+          f"({time.time() - start:.1f}s)")
+    for key, digits in (("return", 2), ("length", 1)):
+        values = "  ".join(f"{stat} {summary[f'{key}_{stat}']:.{digits}f}" for stat in ("mean", "std", "min", "max"))
+        print(f"  {key:<7}{values}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
         (["train", "impala", "--env", "tests.envs.dummy_env:CountdownEnv", "--set", "env_kwargs={nope: 1}"],
          ["could not be built", "TypeError", "nope"]),
         (["tune", "--resume", "no/such/run"], ["study file"]),
+        (["evaluate", "no/such/run"], ["does not exist"]),
+        (["evaluate", "no/such/run", "--episodes", "0"], ["--episodes", "1 or more", "'rayrl evaluate --help'"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needles):

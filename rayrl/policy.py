@@ -1,0 +1,98 @@
+"""A trained agent's policy from a checkpoint, on the CPU and without Ray: ``rayrl.load_policy(path).act(obs)``.
+
+Every plan's checkpoint holds the network the agent acts with: the learner's model (the online Q-network of a
+Q-learning learner) or the parameter server's parameters. :func:`load_policy` rebuilds that network from the
+checkpoint's algorithm and config and loads it, reading the file with ``weights_only`` (no code runs from it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rayrl.algorithms import registry
+from rayrl.algorithms.q_learning import QLearningConfig
+from rayrl.checkpoint import find_latest_checkpoint, load_state
+from rayrl.config import build_config
+from rayrl.envs import make_env
+from rayrl.errors import RayrlError, one_line
+
+EVAL_EPSILON = 0.05
+"""The exploration rate of a Q-network's stochastic actions: Nature DQN's evaluation epsilon (Mnih et al. 2015)."""
+
+
+class Policy:
+    """``act(obs)``: actions for one observation (``observation_space.shape``) or a batch of them.
+
+    Greedy by default: the action of highest value for a Q-network, the distribution's mode for an actor-critic;
+    ``stochastic`` samples the actor-critic's distribution, or acts epsilon-greedily (``EVAL_EPSILON``) with a
+    Q-network. Continuous actions are clipped to the action space's bounds, as the workers do.
+    """
+
+    def __init__(self, algo: str, config: Any, model: nn.Module, observation_space: gym.Space,
+                 action_space: gym.Space, seed: int | None = None):
+        self.algo, self.config, self.model = algo, config, model.eval()
+        self.observation_space, self.action_space = observation_space, action_space
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: Any, *, stochastic: bool = False) -> np.ndarray:
+        batch = np.asarray(obs, dtype=self.observation_space.dtype)
+        single = batch.shape == self.observation_space.shape
+        if single:
+            batch = batch[None]
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch))
+            if hasattr(self.model, "policy_params"):  # an actor-critic
+                params = self.model.policy_params(x)
+                distribution = self.model.distribution
+                actions = (distribution.sample(params) if stochastic else distribution.greedy(params)).numpy()
+            else:
+                actions = self.model(x).argmax(dim=-1).numpy()
+                if stochastic:
+                    explore = self._rng.random(len(actions)) < EVAL_EPSILON
+                    actions = np.where(explore, self._rng.integers(self.action_space.n, size=len(actions)), actions)
+        if isinstance(self.action_space, gym.spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions[0] if single else actions
+
+
+def load_policy(path: str | os.PathLike, *, seed: int | None = None) -> Policy:
+    """The policy of the newest checkpoint in ``path`` (a run directory, a checkpoint directory or a study's trial).
+
+    One-line :class:`~rayrl.errors.RayrlError` for a missing, corrupt or foreign checkpoint.
+    """
+    state = load_state(find_latest_checkpoint(path))
+    algo = registry.get(state["algo"])
+    config = build_config(algo.config_cls, state["config"])
+    env = make_env(config.env, env_kwargs=config.env_kwargs, training=False)
+    observation_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if isinstance(config, QLearningConfig):
+        from rayrl.models.q_network import QNetwork
+
+        model = QNetwork(observation_space, action_space, config.hidden_sizes, config.dueling)
+    else:
+        from rayrl.models.actor_critic import ActorCritic
+
+        model = ActorCritic(observation_space, action_space, config.hidden_sizes)
+    try:
+        model.load_state_dict(policy_weights(state["plan"]))
+    except (KeyError, RuntimeError) as e:
+        raise RayrlError(f"checkpoint in {path} does not hold a {algo.name} network for {config.env} "
+                         f"({one_line(e)})") from None
+    return Policy(algo.name, config, model, observation_space, action_space, seed)
+
+
+def policy_weights(plan_state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The acting network's weights in a plan's state: the parameter server's, or the learner's model (its online
+    network where it holds a target too)."""
+    if "server" in plan_state:
+        return plan_state["server"]["params"]
+    model = plan_state["learner"]["model"]
+    online = {name.removeprefix("online."): value for name, value in model.items() if name.startswith("online.")}
+    return online or model
