@@ -136,6 +136,7 @@ def test_train_writes_tensorboard_and_checkpoint_then_resumes_counters(tmp_path)
     first = rayrl("train", "impala", "--env", "CartPole-v1", "--stop-timesteps", "30000", "--name", "run",
                   "--storage-path", str(tmp_path))
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "WARNING" not in first.stdout + first.stderr  # Ray's notice of token authentication among them
     steps = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(first.stdout)]
     assert steps and steps[-1] >= 30000
     assert list(Path(tmp_path, "run").rglob("events.out.tfevents.*")), "no TensorBoard event file"

@@ -21,6 +21,9 @@ def start_ray(address: str | None, cpus_needed: float) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
+        # Ray turns token authentication on for a new local cluster and says so in a WARNING line: keep the
+        # feature, drop the line, so the first console line is rayrl's.
+        logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
         # address="local": a new Ray of our own, even if `ray start` left a cluster running on this machine.
         ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(cpus_needed)), include_dashboard=False,
                  logging_level=logging.WARNING)
