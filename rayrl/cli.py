@@ -91,6 +91,14 @@ def _evaluate_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _plot_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("plot", help="learning curves of run directories into a PNG", parents=[_common_flags()])
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run or study directories (several seeds: mean + band)")
+    p.add_argument("--x", choices=["steps", "seconds"], default="steps", help="env steps or training seconds")
+    p.add_argument("--out", default="learning_curves.png", help="the PNG to write (default learning_curves.png)")
+    return p
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"use a whole number of 1 or more, not {value!r}")
@@ -102,12 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="rayrl", description=__doc__,
                      epilog=f"algorithms: {', '.join(registry.names())}; 'rayrl COMMAND --help' for a command's flags")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = {"train": _train_parser(sub), "tune": _tune_parser(sub), "evaluate": _evaluate_parser(sub)}
+    commands = {"train": _train_parser(sub), "tune": _tune_parser(sub), "evaluate": _evaluate_parser(sub),
+                "plot": _plot_parser(sub)}
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's parser, so that the pointer is to that command's --help
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"train": train, "tune": study, "evaluate": evaluate}[args.command](args, start)
+        return {"train": train, "tune": study, "evaluate": evaluate, "plot": plot}[args.command](args, start)
     except RayrlError as e:
         if args.debug:
             traceback.print_exception(e)
@@ -320,6 +329,14 @@ def evaluate(args, start: float) -> int:
     for key, digits in (("return", 2), ("length", 1)):
         values = "  ".join(f"{stat} {summary[f'{key}_{stat}']:.{digits}f}" for stat in ("mean", "std", "min", "max"))
         print(f"  {key:<7}{values}")
+    return 0
+
+
+def plot(args, start: float) -> int:
+    """``rayrl plot``: one PNG of the runs' learning curves."""
+    from rayrl.plot import plot
+
+    print(f"rayrl: wrote {plot(args.runs, args.out, x=args.x)}")
     return 0
 
 
