@@ -6,7 +6,6 @@ life loss as an episode end on Atari), greedy unless ``stochastic`` (see :class:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
