@@ -4,9 +4,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``rayrl.load_policy`` and ``rayrl.Policy``, imported on first use: ``import rayrl`` stays free of torch."""
+    """``rayrl.load_policy``, ``rayrl.Policy`` and ``rayrl.Trainable`` (the Tune Trainable of any algorithm),
+    imported on first use: ``import rayrl`` stays free of torch and Ray."""
     if name in ("load_policy", "Policy"):
         from rayrl import policy
 
         return getattr(policy, name)
+    if name == "Trainable":
+        from rayrl.tune.trainable import RayrlTrainable
+
+        return RayrlTrainable
     raise AttributeError(f"module 'rayrl' has no attribute '{name}'")

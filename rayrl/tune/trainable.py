@@ -24,13 +24,21 @@ def trial_config(algo: str, config, restore_from: str | None = None) -> dict[str
     return out
 
 def split_trial_config(trial: dict[str, Any]):
-    """(Algorithm, its config, restore path) from a trial config."""
+    """(Algorithm, its config, restore path) from a trial config: the algorithm's preset for the env, then the
+    trial's keys (a user's own ``tune.Tuner(rayrl.Trainable, param_space={"algo": ..., "env": ..., ...})`` names
+    only what it sets; rayrl's own trials carry every key)."""
     algo = registry.get(trial[ALGO_KEY])
     params = {k: v for k, v in trial.items() if k not in (ALGO_KEY, RESTORE_KEY)}
-    return algo, build_config(algo.config_cls, params), trial.get(RESTORE_KEY)
+    preset = algo.preset_for(params["env"]) if "env" in params else {}
+    return algo, build_config(algo.config_cls, preset, params), trial.get(RESTORE_KEY)
 
 class RayrlTrainable(tune.Trainable):
-    """One Tune trial = one plan. Each ``step`` is one reporting period of the plan."""
+    """One Tune trial = one plan. Each ``step`` is one reporting period of the plan.
+
+    Also ``rayrl.Trainable``, for a user's own Tuner: its config is ``{"algo": NAME, "env": ENV_ID, KEY: VALUE...}``
+    with any of the algorithm's config keys (Tune search spaces welcome); the others come from the algorithm's
+    preset for the env and its defaults.
+    """
 
     def setup(self, config: dict[str, Any]) -> None:
         for name in ("ray.tune", "ray.train"):  # no line per checkpoint on the console
