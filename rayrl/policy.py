@@ -8,6 +8,7 @@ checkpoint's algorithm and config and loads it, reading the file with ``weights_
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -60,6 +61,10 @@ class Policy:
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions[0] if single else actions
 
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Load the acting network's weights (tensors or numpy arrays by parameter name, as a plan publishes them)."""
+        self.model.load_state_dict({name: torch.as_tensor(value) for name, value in weights.items()})
+
 
 def load_policy(path: str | os.PathLike, *, seed: int | None = None) -> Policy:
     """The policy of the newest checkpoint in ``path`` (a run directory, a checkpoint directory or a study's trial).
@@ -68,7 +73,18 @@ def load_policy(path: str | os.PathLike, *, seed: int | None = None) -> Policy:
     """
     state = load_state(find_latest_checkpoint(path))
     algo = registry.get(state["algo"])
-    config = build_config(algo.config_cls, state["config"])
+    policy = make_policy(algo.name, build_config(algo.config_cls, state["config"]), seed=seed)
+    try:
+        policy.set_weights(policy_weights(state["plan"]))
+    except (KeyError, RuntimeError) as e:
+        raise RayrlError(f"checkpoint in {path} does not hold a {algo.name} network for {policy.config.env} "
+                         f"({one_line(e)})") from None
+    return policy
+
+
+def make_policy(algo: str, config: Any, *, seed: int | None = None) -> Policy:
+    """The acting network of ``algo`` with ``config`` for its env's spaces, freshly initialised (see
+    :meth:`Policy.set_weights`)."""
     env = make_env(config.env, env_kwargs=config.env_kwargs, training=False)
     observation_space, action_space = env.observation_space, env.action_space
     env.close()
@@ -80,12 +96,7 @@ def load_policy(path: str | os.PathLike, *, seed: int | None = None) -> Policy:
         from rayrl.models.actor_critic import ActorCritic
 
         model = ActorCritic(observation_space, action_space, config.hidden_sizes)
-    try:
-        model.load_state_dict(policy_weights(state["plan"]))
-    except (KeyError, RuntimeError) as e:
-        raise RayrlError(f"checkpoint in {path} does not hold a {algo.name} network for {config.env} "
-                         f"({one_line(e)})") from None
-    return Policy(algo.name, config, model, observation_space, action_space, seed)
+    return Policy(algo, config, model, observation_space, action_space, seed)
 
 
 def policy_weights(plan_state: dict[str, Any]) -> dict[str, torch.Tensor]:
