@@ -13,6 +13,7 @@ from typing import Any
 
 from rayrl.algorithms import registry
 from rayrl.errors import RayrlError
+from rayrl.training import DEFAULT_STORAGE, storage_uri
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,19 +47,16 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--stop-return", type=float, help="stop when the mean return of the last 100 episodes reaches it")
     p.add_argument("--stop-timesteps", type=int, help="stop after this many env steps")
     p.add_argument("--stop-seconds", type=float, help="stop after this much training time")
-    p.add_argument("--resume", metavar="PATH", help="a run or checkpoint directory to continue from")
-    p.add_argument("--name", help="run name (default: ALGO_ENV_TIME)")
-    p.add_argument("--storage-path", type=_storage_path, default="~/ray_results",
-                   help="where runs are written: a directory, or a URI such as s3://bucket/runs")
+    p.add_argument("--resume", metavar="PATH",
+                   help="a run or checkpoint directory to continue from, in that run's directory")
+    p.add_argument("--name", help="run name (default: ALGO_ENV_TIME; with --resume, the run's own)")
+    p.add_argument("--storage-path", type=storage_uri,
+                   help="where runs are written: a directory, or a URI such as s3://bucket/runs "
+                   "(default ~/ray_results; with --resume, the run's own)")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period (and one at the end)")
     p.add_argument("--max-failures", type=int, default=2, help="trial restarts from the last checkpoint on a crash")
     _cluster_flags(p)
     return p
-
-
-def _storage_path(value: str) -> str:
-    """A local path made absolute (Tune refuses relative ones), or a URI as given."""
-    return value if "://" in value else str(Path(value).expanduser().resolve())
 
 
 def _tune_parser(sub) -> argparse.ArgumentParser:
@@ -68,7 +66,7 @@ def _tune_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fixed config keys")
     p.add_argument("--resume", metavar="RUN_DIR", help="restore an interrupted study from its run directory")
     p.add_argument("--name", help="study name (default: ALGO_ENV_study_TIME)")
-    p.add_argument("--storage-path", type=_storage_path, default="~/ray_results",
+    p.add_argument("--storage-path", type=storage_uri, default=storage_uri(DEFAULT_STORAGE),
                    help="where runs are written: a directory, or a URI such as s3://bucket/runs")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0, help="checkpoint period of each trial")
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a crashed trial from its checkpoint")
@@ -130,22 +128,14 @@ def main(argv: list[str] | None = None) -> int:
             sys.modules["ray"].shutdown()
 
 
-def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
-    """(algorithm, config, stop criteria, checkpoint to restore) from the command line, checked before Ray starts."""
-    from rayrl.checkpoint import find_latest_checkpoint, load_state
-    from rayrl.config import build_config, check_stop, load_yaml, parse_overrides
+def resolve(args):
+    """The run of ``rayrl train``'s command line (:class:`rayrl.training.RunSpec`), checked before Ray starts."""
+    from rayrl.config import check_stop, load_yaml, parse_overrides
+    from rayrl.training import prepare
 
     layers: list[dict[str, Any]] = []
     stop: dict[str, float] = {}
-    restore = None
     algo_name = args.algo
-    if args.resume:
-        restore = find_latest_checkpoint(args.resume)
-        saved = load_state(restore)
-        if algo_name and algo_name.lower() != saved["algo"]:
-            raise RayrlError(f"--resume checkpoint is for '{saved['algo']}', not '{algo_name}'")
-        algo_name = saved["algo"]
-        layers.append(dict(saved["config"]))
     if args.config:
         data = load_yaml(args.config)
         if "config" in data:  # a tune_configs file
@@ -153,96 +143,22 @@ def resolve(args) -> tuple[Any, Any, dict[str, float], str | None, int]:
             stop.update(check_stop(data.get("stop") or {}, args.config))
             data = data["config"] or {}
         layers.append(data)
-    if not algo_name:
-        raise RayrlError("name an algorithm, e.g. 'rayrl train impala --env CartPole-v1'")
-    algo = registry.get(algo_name)
-    overrides = parse_overrides(args.set)
-    if args.env:
-        overrides["env"] = args.env
-    env = overrides.get("env") or next((layer["env"] for layer in reversed(layers) if "env" in layer), None)
-    if not env:
-        raise RayrlError("name an environment with --env, e.g. --env CartPole-v1")
-    preset = {} if restore else algo.preset_for(env)
-    config = build_config(algo.config_cls, preset, *layers, overrides)
     for flag, key in (("stop_return", "episode_return_mean"), ("stop_timesteps", "timesteps_total"),
                       ("stop_seconds", "time_total_s")):
         if getattr(args, flag) is not None:
             stop[key] = getattr(args, flag)
-    transition_bytes = _check_env(algo, config)
-    return algo, config, stop, (str(restore) if restore else None), transition_bytes
-
-
-def _check_env(algo, config) -> int:
-    """Build and reset the env once here, so a bad id, bad env_kwargs or an unsupported space fails before Ray
-    starts; returns what a replay transition of this env costs."""
-    from rayrl.envs import frame_stack_depth, make_env
-    from rayrl.replay import bytes_per_transition
-
-    env = make_env(config.env, seed=config.seed, env_kwargs=config.env_kwargs)
-    try:
-        algo.check_spaces(env.observation_space, env.action_space)
-        space = env.observation_space
-        return bytes_per_transition(space.shape, space.dtype, frame_stack=frame_stack_depth(env))
-    finally:
-        env.close()
-
-
-def _local_ray_memory() -> float:
-    """The memory a local Ray started now gives tasks and actors: what is available less its object store."""
-    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
-
-    available = estimate_available_memory()
-    return available - resolve_object_store_memory(available)
-
-
-def _check_replay_memory(config, transition_bytes: int, memory: float) -> None:
-    """A replay that cannot fit the Ray cluster's memory fails now, in one line, not when a shard runs out of
-    memory an hour into the run."""
-    buffer_size = getattr(config, "buffer_size", 0)
-    if memory and buffer_size * transition_bytes > memory:
-        fits = int(0.8 * memory / transition_bytes)
-        fits = round(fits, 1 - len(str(fits)) + 1)  # two significant digits
-        raise RayrlError(f"buffer_size={buffer_size:,} needs ~{buffer_size * transition_bytes / 2**30:.1f} GiB of "
-                         f"replay memory, more than the Ray cluster's {memory / 2**30:.1f} GiB; lower it, e.g. "
-                         f"--set buffer_size={fits}")
-
-
-def _start_ray(args, config, largest, transition_bytes: int) -> None:
-    """Check what needs no cluster, start or join Ray, then check that the cluster can hold the run: ``config``'s
-    replay (one trial's, for a study) and a trial of ``largest``."""
-    import ray
-
-    from rayrl.tune.placement import ensure_fits, required_cpus
-    from rayrl.tune.runs import start_ray
-
-    if not args.address:  # a local Ray is started with enough CPUs; only its memory is known beforehand
-        _check_replay_memory(config, transition_bytes, _local_ray_memory())
-    start_ray(args.address, required_cpus(largest))
-    if args.address:
-        _check_replay_memory(config, transition_bytes, ray.cluster_resources().get("memory", 0))
-        ensure_fits(largest, wait_seconds=args.wait_seconds, say=lambda line: print(line, flush=True))
+    return prepare(algo_name, env=args.env, layers=layers, overrides=parse_overrides(args.set), stop=stop,
+                   resume=args.resume)
 
 
 def train(args, start: float) -> int:
-    algo, config, stop, restore, transition_bytes = resolve(args)
-    from ray import tune
+    from rayrl.training import fit, start_ray_for
 
-    from rayrl.tune.runs import run_config
-    from rayrl.tune.trainable import RayrlTrainable, trial_config
-
-    _start_ray(args, config, config, transition_bytes)
-    name = args.name or f"{algo.name}_{config.env.replace('/', '-')}_{time.strftime('%Y%m%d-%H%M%S')}"
-    tuner = tune.Tuner(
-        RayrlTrainable,
-        param_space=trial_config(algo.name, config, restore),
-        run_config=run_config(name=name, storage_path=args.storage_path, stop=stop, start=start,
-                              checkpoint_every=round(args.checkpoint_seconds / config.report_seconds),
-                              max_failures=args.max_failures),
-    )
-    print(f"rayrl: training {algo.name} on {config.env}; run directory {Path(args.storage_path) / name}", flush=True)
-    result = tuner.fit()[0]
-    if result.error:
-        raise RayrlError(f"training failed: {str(result.error).strip().splitlines()[-1]}")
+    spec = resolve(args)
+    start_ray_for(args.address, spec.config, spec.config, spec.transition_bytes, wait_seconds=args.wait_seconds,
+                  say=lambda line: print(line, flush=True))
+    result = fit(spec, name=args.name, storage_path=args.storage_path, checkpoint_seconds=args.checkpoint_seconds,
+                 max_failures=args.max_failures, start=start, say=lambda line: print(line, flush=True))
     metrics = result.metrics or {}
     print(f"rayrl: done after {time.time() - start:.1f}s: {metrics.get('timesteps_total', 0):,} env steps, "
           f"mean return {metrics.get('episode_return_mean', math.nan):.2f} over the last "
@@ -263,7 +179,9 @@ def study(args, start: float) -> int:
     from rayrl.tune.study import load_study
 
     spec = load_study(args.study, parse_overrides(args.set))
-    transition_bytes = _check_env(spec.algo, spec.config)
+    from rayrl.training import check_env, start_ray_for
+
+    transition_bytes = check_env(spec.algo, spec.config)
     from rayrl.tune.signing import StudySigner, sign_study, verify_study
 
     if args.resume:
@@ -276,7 +194,8 @@ def study(args, start: float) -> int:
     from rayrl.tune.study import largest_trial, make_scheduler, param_space, results_table
     from rayrl.tune.trainable import RayrlTrainable
 
-    _start_ray(args, spec.config, largest_trial(spec), transition_bytes)
+    start_ray_for(args.address, spec.config, largest_trial(spec), transition_bytes, wait_seconds=args.wait_seconds,
+                  say=lambda line: print(line, flush=True))
     if args.resume:
         run_dir = Path(args.resume).expanduser()
         tuner = tune.Tuner.restore(str(run_dir), RayrlTrainable, resume_unfinished=True, resume_errored=True)

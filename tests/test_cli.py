@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -132,21 +133,31 @@ def test_corrupt_checkpoint_for_resume(tmp_path):
     (checkpoint / "rayrl_state.pt").write_bytes(b"not a checkpoint")
     assert_one_line_error(rayrl("train", "--resume", str(tmp_path / "run")), "corrupt")
 
-def test_train_writes_tensorboard_and_checkpoint_then_resumes_counters(tmp_path):
+def test_train_writes_tensorboard_and_checkpoint_then_resumes_in_its_own_run_directory(tmp_path):
+    # A relative storage path is taken from the working directory (Tune itself accepts only absolute ones).
     first = rayrl("train", "impala", "--env", "CartPole-v1", "--stop-timesteps", "30000", "--name", "run",
-                  "--storage-path", str(tmp_path))
+                  "--storage-path", "runs", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "WARNING" not in first.stdout + first.stderr  # Ray's notice of token authentication among them
     steps = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(first.stdout)]
     assert steps and steps[-1] >= 30000
-    assert list(Path(tmp_path, "run").rglob("events.out.tfevents.*")), "no TensorBoard event file"
-    assert list(Path(tmp_path, "run").rglob("rayrl_state.pt")), "no checkpoint"
+    (trial,) = [p for p in Path(tmp_path, "runs", "run").iterdir() if p.is_dir()]
+    assert list(trial.glob("events.out.tfevents.*")), "no TensorBoard event file"
+    first_checkpoints = sorted(p.name for p in trial.glob("checkpoint_*"))
+    assert first_checkpoints, "no checkpoint"
 
-    # A relative storage path is taken from the working directory (Tune itself accepts only absolute ones).
-    second = rayrl("train", "--resume", str(tmp_path / "run"), "--stop-timesteps", str(steps[-1] + 30000),
-                   "--name", "resumed", "--storage-path", "runs", cwd=tmp_path)
+    second = rayrl("train", "--resume", str(tmp_path / "runs" / "run"), "--stop-timesteps", str(steps[-1] + 30000))
     assert second.returncode == 0, second.stderr[-3000:]
-    assert list(Path(tmp_path, "runs", "resumed").rglob("rayrl_state.pt")), "no checkpoint under ./runs/resumed"
+    assert f"continuing in {tmp_path / 'runs' / 'run'}" in second.stdout
     resumed = [int(m["steps"].replace(",", "")) for m in PROGRESS.finditer(second.stdout)]
     assert resumed[0] > steps[-1], "the resumed run started its step counter from zero"
     assert resumed[-1] >= steps[-1] + 30000
+    # One trial directory whose curves continue: both runs' reports in one result.json, counted on, and the
+    # TensorBoard files of both runs side by side (TensorBoard shows them as one run).
+    assert [p for p in Path(tmp_path, "runs", "run").iterdir() if p.is_dir()] == [trial]
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert [row["training_iteration"] for row in rows] == list(range(1, len(rows) + 1))
+    assert rows[len(steps) - 1]["timesteps_total"] == steps[-1] and rows[-1]["timesteps_total"] == resumed[-1]
+    assert len(list(trial.glob("events.out.tfevents.*"))) == 2
+    checkpoints = sorted(p.name for p in trial.glob("checkpoint_*"))
+    assert checkpoints[-1] > first_checkpoints[-1], "the resumed run's checkpoints did not count on"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
+from pathlib import Path
 from typing import Any, Sequence
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off: ProgressPrinter speaks
@@ -29,6 +31,22 @@ def start_ray(address: str | None, cpus_needed: float) -> None:
                  logging_level=logging.WARNING)
 
 
+class ContinuedLogs(tune.Callback):
+    """A run continued in its own trial directory (``rayrl train --resume``) appends to the ``result.json`` and
+    ``progress.csv`` there. Tune's loggers append to the copies in the Ray session's staging directory, which it
+    then copies over the trial directory's; so the trial directory's files are put there first (callbacks run
+    before Tune's own loggers). A fresh trial has none; a trial Tune restores itself has its copies already."""
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if "://" in trial.path:  # remote storage: Tune restores these only for its own restores
+            return
+        for name in ("result.json", "progress.csv"):
+            source, staged = Path(trial.path, name), Path(trial.local_path, name)
+            if source.is_file() and not staged.exists():
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, staged)
+
+
 def run_config(*, name: str, storage_path: str, stop: dict[str, Any] | None, start: float,
                checkpoint_every: int, max_failures: int, callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
     """Progress lines on the console (and ``callbacks``), TensorBoard files and rotated checkpoints in the run
@@ -38,7 +56,7 @@ def run_config(*, name: str, storage_path: str, stop: dict[str, Any] | None, sta
         storage_path=storage_path,
         stop=stop or None,
         verbose=0,
-        callbacks=[ProgressPrinter(start), *callbacks],
+        callbacks=[ProgressPrinter(start), ContinuedLogs(), *callbacks],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=max(1, checkpoint_every),
                                                 checkpoint_at_end=True),
         failure_config=tune.FailureConfig(max_failures=max_failures),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -46,13 +47,27 @@ class RayrlTrainable(tune.Trainable):
         self.algo, self.algo_config, restore_from = split_trial_config(config)
         self.plan = self.algo.plan_cls(self.algo_config)
         if restore_from:
-            self.plan.set_state(load_state(restore_from)["plan"])
+            self._continue_from(restore_from)
 
     def step(self) -> dict[str, Any]:
         return self.plan.train_step()
 
+    def _continue_from(self, checkpoint: str) -> None:
+        """Start from a checkpoint (``rayrl train --resume``): the plan's state, and Tune's iteration, training time
+        and checkpoint numbers counted on from there, so a run continued in its own trial directory continues its
+        curves and keeps its earlier checkpoints."""
+        state = load_state(checkpoint)
+        self.plan.set_state(state["plan"])
+        counters = state.get("trainable", {})  # not in checkpoints written before it was saved
+        self._iteration = int(counters.get("iteration", 0))
+        self._time_total = float(counters.get("time_total_s", 0.0))
+        number = Path(checkpoint).name.removeprefix("checkpoint_")
+        if self._storage and number.isdigit():
+            self._storage.current_checkpoint_index = int(number)
+
     def save_checkpoint(self, checkpoint_dir: str) -> None:
-        state = {"algo": self.algo.name, "config": self.algo_config.to_dict(), "plan": self.plan.get_state()}
+        state = {"algo": self.algo.name, "config": self.algo_config.to_dict(), "plan": self.plan.get_state(),
+                 "trainable": {"iteration": self.iteration, "time_total_s": self._time_total}}
         save_state(state, checkpoint_dir)
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
