@@ -4,8 +4,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``rayrl.load_policy``, ``rayrl.Policy`` and ``rayrl.Trainable`` (the Tune Trainable of any algorithm),
-    imported on first use: ``import rayrl`` stays free of torch and Ray."""
+    """``rayrl.train`` (one training run, as ``rayrl train``), ``rayrl.load_policy``, ``rayrl.Policy`` and
+    ``rayrl.Trainable`` (the Tune Trainable of any algorithm), imported on first use: ``import rayrl`` stays free of
+    torch and Ray."""
+    if name == "train":
+        from rayrl.training import train
+
+        return train
     if name in ("load_policy", "Policy"):
         from rayrl import policy
 

@@ -35,12 +35,13 @@ def progress_line(result: dict[str, Any], elapsed: float) -> str:
 
 
 class ProgressPrinter(tune.Callback):
-    """Prints :func:`progress_line` for every result; time counts from ``start`` (the command's start)."""
+    """Prints :func:`progress_line` for every result to ``out`` (default: ``sys.stdout`` when printing; not the
+    stream at construction, which Tune pickles with the run's state); time counts from ``start``."""
 
-    def __init__(self, start: float, out=sys.stdout):
+    def __init__(self, start: float, out=None):
         self.start = start
         self.out = out
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         prefix = f"[{trial.trial_id}] " if len(trials) > 1 else ""
-        print(prefix + progress_line(result, time.time() - self.start), file=self.out, flush=True)
+        print(prefix + progress_line(result, time.time() - self.start), file=self.out or sys.stdout, flush=True)

@@ -142,8 +142,8 @@ def run_location(spec: RunSpec, name: str | None, storage_path: str | None) -> t
 
 
 def fit(spec: RunSpec, *, name: str | None = None, storage_path: str | None = None, checkpoint_seconds: float = 60.0,
-        max_failures: int = 2, start: float | None = None, say: Callable[[str], None] = print):
-    """Run the trial to its stop criteria; Tune's :class:`ray.tune.Result` (``path``: the trial directory,
+        max_failures: int = 2, start: float | None = None, say: Callable[[str], None] | None = print):
+    """Run the trial to its stop criteria, saying where and printing its progress unless ``say`` is None; Tune's :class:`ray.tune.Result` (``path``: the trial directory,
     ``metrics``: the last report, ``checkpoint``: the last checkpoint). Ray must be up (:func:`start_ray_for`)."""
     from ray import tune
 
@@ -158,10 +158,11 @@ def fit(spec: RunSpec, *, name: str | None = None, storage_path: str | None = No
         tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: trial_dirname),
         run_config=run_config(name=run_name, storage_path=storage, stop=spec.stop, start=start or time.time(),
                               checkpoint_every=round(checkpoint_seconds / spec.config.report_seconds),
-                              max_failures=max_failures),
+                              max_failures=max_failures, progress=say is not None),
     )
     where = "continuing in" if trial_dir else "run directory"
-    say(f"rayrl: training {spec.algo.name} on {spec.config.env}; {where} {Path(storage) / run_name}")
+    if say:
+        say(f"rayrl: training {spec.algo.name} on {spec.config.env}; {where} {Path(storage) / run_name}")
     result = tuner.fit()[0]
     if result.error:
         raise RayrlError(f"training failed: {str(result.error).strip().splitlines()[-1]}")
@@ -177,12 +178,12 @@ def train(algo: str | None = None, *, env: str | None = None, config: Mapping[st
 
     ``config`` holds the algorithm's config keys (over its preset for the env); ``stop`` Tune stop criteria on the
     reported metrics (``episode_return_mean``, ``timesteps_total``, ``time_total_s``, ``eval/return_mean``, ...);
-    ``resume`` a run or checkpoint directory to continue. Joins ``address``, or the Ray this process has already
-    started, else starts a local one. Returns Tune's :class:`ray.tune.Result`: ``result.path`` (the trial
+    ``resume`` a run or checkpoint directory to continue; ``verbose`` prints the run directory and progress lines.
+    Joins ``address``, or the Ray this process has already started, else starts a local one. Returns Tune's :class:`ray.tune.Result`: ``result.path`` (the trial
     directory), ``result.metrics`` (the last report), ``result.checkpoint``.
     """
     start = time.time()
     spec = prepare(algo, env=env, layers=[config or {}], stop=stop, resume=resume)
     start_ray_for(address, spec.config, spec.config, spec.transition_bytes)
     return fit(spec, name=name, storage_path=storage_path, checkpoint_seconds=checkpoint_seconds,
-               max_failures=max_failures, start=start, say=print if verbose else (lambda line: None))
+               max_failures=max_failures, start=start, say=print if verbose else None)

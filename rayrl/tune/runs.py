@@ -48,15 +48,16 @@ class ContinuedLogs(tune.Callback):
 
 
 def run_config(*, name: str, storage_path: str, stop: dict[str, Any] | None, start: float,
-               checkpoint_every: int, max_failures: int, callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
-    """Progress lines on the console (and ``callbacks``), TensorBoard files and rotated checkpoints in the run
+               checkpoint_every: int, max_failures: int, callbacks: Sequence[tune.Callback] = (),
+               progress: bool = True) -> tune.RunConfig:
+    """Progress lines on the console (unless not ``progress``; and ``callbacks``), TensorBoard files and rotated checkpoints in the run
     directory, retries."""
     return tune.RunConfig(
         name=name,
         storage_path=storage_path,
         stop=stop or None,
         verbose=0,
-        callbacks=[ProgressPrinter(start), ContinuedLogs(), *callbacks],
+        callbacks=[*([ProgressPrinter(start)] if progress else []), ContinuedLogs(), *callbacks],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=3, checkpoint_frequency=max(1, checkpoint_every),
                                                 checkpoint_at_end=True),
         failure_config=tune.FailureConfig(max_failures=max_failures),
