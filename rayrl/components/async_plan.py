@@ -33,6 +33,7 @@ from rayrl.components.gradient_worker import GradientWorker
 from rayrl.components.parameter_server import Applied
 from rayrl.components.progress import Progress
 from rayrl.components.worker_set import Collected, WorkerSet
+from rayrl.core import PublishedWeights
 
 
 RUN_SECONDS = 0.25
@@ -132,6 +133,9 @@ class AsyncSGDPlan:
     def _metrics(self) -> dict[str, float]:
         """A subclass's own metrics for the report (a replay's size)."""
         return {}
+
+    def policy_weights(self) -> PublishedWeights:
+        return self.server.snapshot()
 
     def get_state(self) -> dict[str, Any]:
         return {"server": self.server.get_state(), "progress": self.progress.get_state()}

@@ -226,7 +226,7 @@ class ParameterServer:
         self.publish_period = publish_period
         self.version = 0
         self.dropped = 0
-        self._latest = PublishedWeights(0, [shard.get_weights.remote() for shard in self.shards])
+        self._latest = self.snapshot()
 
     def apply(self, *gradient_refs) -> tuple[Any, list[Any]]:
         """Send one update (one gradient ref, or one per worker to average) to every shard. Returns the ref of shard
@@ -259,6 +259,10 @@ class ParameterServer:
         """The newest published weights: one ref per shard's block."""
         return self._latest
 
+    def snapshot(self) -> PublishedWeights:
+        """The shards' weights now, published or not (asynchronous workers pull their own; nothing is published)."""
+        return PublishedWeights(self.version, [shard.get_weights.remote() for shard in self.shards])
+
     def get_state(self) -> dict[str, Any]:
         """The whole model's parameters and optimizer statistics by name, and the counters (the same on every
         shard), so a checkpoint loads into any number of shards."""
@@ -275,7 +279,7 @@ class ParameterServer:
         ray.get([shard.set_state.remote(state) for shard in self.shards])
         self.version = int(state["counters"]["version"])
         self.dropped = int(state["counters"]["dropped"])
-        self._latest = PublishedWeights(self.version, [shard.get_weights.remote() for shard in self.shards])
+        self._latest = self.snapshot()
 
     def stop(self) -> None:
         import ray

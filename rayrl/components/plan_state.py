@@ -10,8 +10,11 @@ from rayrl.core import PublishedWeights
 
 
 class LearnerPlanState:
-    """``get_state``/``set_state`` for a plan holding ``self.learner`` (an actor), ``self.progress`` and
+    """``policy_weights``, ``get_state`` and ``set_state`` for a plan holding ``self.learner`` (an actor), ``self.progress`` and
     ``self.weights``. Replay contents are not saved: a replay refills after a restore."""
+
+    def policy_weights(self) -> PublishedWeights:
+        return self.weights
 
     def get_state(self) -> dict[str, Any]:
         return {"learner": ray.get(self.learner.get_state.remote()), "progress": self.progress.get_state()}

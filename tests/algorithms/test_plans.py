@@ -92,6 +92,20 @@ def test_state_roundtrip_restores_counters_and_the_learner(algo, make_plan, ray_
     assert train_until_updates(restored)["learner_updates"] > progress["updates"]
 
 
+@pytest.mark.parametrize("algo", ALGOS)
+def test_policy_weights_are_the_acting_networks_newest_version(algo, make_plan, train_until_updates):
+    from rayrl.policy import make_policy
+
+    plan = make_plan(algo)
+    result = train_until_updates(plan)
+    weights = plan.policy_weights()
+    assert weights.version >= 1  # not the initial weights
+    policy = make_policy(algo, plan.config)
+    policy.set_weights(weights.fetch())  # exactly the acting network's parameters: load_state_dict is strict
+    assert policy.act(torch.zeros(3, 4).numpy()).shape == (3,)
+    assert weights.version <= max(result["learner_updates"], result.get("server_version", 0))
+
+
 @pytest.mark.parametrize("algo", ["dqn", "apex", "gorila"])
 def test_reports_and_checkpoints_come_while_the_replay_fills(algo, make_plan):
     plan = make_plan(algo, learning_starts=40_000)  # more than the first reports collect
