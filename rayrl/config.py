@@ -42,6 +42,11 @@ class CommonConfig:
     """MLP encoder sizes for vector observations (images use the Nature CNN)."""
     report_seconds: float = 2.0
     """Wall time per reported training iteration (one progress line, one TensorBoard point)."""
+    evaluation_period_seconds: float | None = None
+    """Evaluate the newest policy this often during training (greedy, whole episodes without the training
+    transforms, on an actor of its own; ``eval/return_mean``); None: no evaluation during training."""
+    evaluation_episodes: int = 10
+    """Episodes per evaluation during training (the same reset seeds each time, so evaluations compare)."""
     optimizer: str = "rmsprop"
     """rmsprop (the DQN, A3C and IMPALA papers; torch's, epsilon outside the square root), adam or sgd."""
     lr: float = 6e-4
@@ -63,6 +68,9 @@ class CommonConfig:
         check(self.learner_cpus > 0, "learner_cpus", self.learner_cpus, "use a positive share, e.g. 0.5 or 1")
         check(self.worker_cpus > 0, "worker_cpus", self.worker_cpus, "use a positive share, e.g. 0.5 or 1")
         check(self.report_seconds > 0, "report_seconds", self.report_seconds, "use a positive number of seconds")
+        check(self.evaluation_period_seconds is None or self.evaluation_period_seconds > 0,
+              "evaluation_period_seconds", self.evaluation_period_seconds, "use a positive number of seconds, or null")
+        check(self.evaluation_episodes >= 1, "evaluation_episodes", self.evaluation_episodes, "use 1 or more")
         check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
         check(self.optimizer in ("rmsprop", "adam", "sgd"), "optimizer", self.optimizer,
               "use 'rmsprop', 'adam' or 'sgd'")
@@ -172,9 +180,9 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     return value
 
 
-STOP_METRICS = ("timesteps_total", "episode_return_mean", "time_total_s", "training_iteration", "episodes_total",
-                "episode_len_mean", "learner_updates", "env_steps_trained")
-"""Reported metrics a run can stop on (``stop:`` in YAML files; the --stop-* flags set the first three)."""
+STOP_METRICS = ("timesteps_total", "episode_return_mean", "time_total_s", "eval/return_mean", "training_iteration",
+                "episodes_total", "episode_len_mean", "learner_updates", "env_steps_trained")
+"""Reported metrics a run can stop on (``stop:`` in YAML files; the --stop-* flags set the first four)."""
 
 
 def check_stop(stop: Any, source: str) -> dict[str, float]:

@@ -23,6 +23,15 @@ def test_the_default_cartpole_trial_needs_two_and_a_half_cpus():
     assert placement.describe_needs(config) == "2.5 CPUs (trial 0.5, learner 1, 1 worker x 1)"
 
 
+def test_an_evaluating_trial_reserves_a_worker_share_for_its_evaluator_last():
+    config = impala(evaluation_period_seconds=10, worker_cpus=0.75)
+    assert placement.trial_bundles(config) == [{"CPU": 0.5}, {"CPU": 1.0}, {"CPU": 0.75}, {"CPU": 0.75}]
+    assert placement.describe_needs(config) == "3 CPUs (trial 0.5, learner 1, 1 worker x 0.75, evaluator 0.75)"
+    from rayrl.components.bundles import evaluator_bundle
+
+    assert evaluator_bundle(config) == 3
+
+
 def test_bundles_pack_onto_nodes_first_fit():
     assert placement.fits([{"CPU": 1}, {"CPU": 1}], [{"CPU": 1}, {"CPU": 1}])
     assert not placement.fits([{"CPU": 2}], [{"CPU": 1}, {"CPU": 1}])  # a bundle never spans nodes

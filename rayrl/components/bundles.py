@@ -1,9 +1,9 @@
 """Each actor of a trial in its own bundle of the trial's placement group.
 
 :mod:`rayrl.tune.placement` lays the bundles out: the trial process, then the learner (or each parameter-server
-shard), then each worker. An actor left to take any bundle can take one sized for another (a 0.5-CPU server shard
-in a 0.75-CPU worker bundle) and leave that one's actor unplaceable for ever, so each is pinned to its own. Outside
-a placement group (tests, benchmarks, a plain ``ray.init``) actors are placed as usual.
+shard), then each worker, then the evaluator. An actor left to take any bundle can take one sized for another (a
+0.5-CPU server shard in a 0.75-CPU worker bundle) and leave that one's actor unplaceable for ever, so each is pinned
+to its own. Outside a placement group (tests, benchmarks, a plain ``ray.init``) actors are placed as usual.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ LEARNER_BUNDLE = 1
 def first_worker_bundle(config: Any) -> int:
     """The bundle of worker 0: after the trial process's and the learners'."""
     return LEARNER_BUNDLE + config.learner_actors
+
+
+def evaluator_bundle(config: Any) -> int:
+    """The evaluator's bundle: after the workers'."""
+    return first_worker_bundle(config) + config.num_workers
 
 
 def bundle_options(index: int) -> dict[str, Any]:

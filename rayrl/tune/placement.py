@@ -24,12 +24,14 @@ POLL_SECONDS = 1.0
 
 
 def _cpu_shares(config) -> list[float]:
-    return [TRIAL_CPUS] + [config.learner_cpus] * config.learner_actors + [config.worker_cpus] * config.num_workers
+    evaluators = 0 if config.evaluation_period_seconds is None else 1  # it steps an env as a worker does
+    return ([TRIAL_CPUS] + [config.learner_cpus] * config.learner_actors
+            + [config.worker_cpus] * (config.num_workers + evaluators))
 
 
 def trial_bundles(config) -> list[dict[str, float]]:
     """The trial's placement-group bundles: trial process, learner (with its GPU, if any; or each parameter-server
-    shard), then each worker."""
+    shard), each worker, then the evaluator if any."""
     from rayrl.components.learner import learner_gpus
 
     bundles = [{"CPU": cpus} for cpus in _cpu_shares(config)]
@@ -45,10 +47,12 @@ def required_cpus(config) -> float:
 
 
 def describe_needs(config) -> str:
-    """'2.5 CPUs (trial 0.5, learner 1, 1 worker x 1)'."""
+    """'2.5 CPUs (trial 0.5, learner 1, 1 worker x 1)', '... 1 worker x 1, evaluator 1)'."""
     workers = f"{config.num_workers} worker{'s' if config.num_workers > 1 else ''} x {config.worker_cpus:g}"
     learners = (f"learner {config.learner_cpus:g}" if config.learner_actors == 1
                 else f"{config.learner_actors} server shards x {config.learner_cpus:g}")
+    if config.evaluation_period_seconds is not None:
+        workers += f", evaluator {config.worker_cpus:g}"
     return (f"{required_cpus(config):g} CPUs (trial {TRIAL_CPUS:g}, {learners}, {workers})"
             + (f" and {config.learner_gpus:g} GPU" if config.learner_gpus and config.learner_gpus > 0 else ""))
 
