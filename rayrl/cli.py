@@ -13,7 +13,7 @@ from typing import Any
 
 from rayrl.algorithms import registry
 from rayrl.errors import RayrlError
-from rayrl.training import DEFAULT_STORAGE, storage_uri
+from rayrl.training import DEFAULT_STORAGE, EVALUATION_PERIOD_TO_STOP_ON, storage_uri
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +47,9 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--stop-return", type=float, help="stop when the mean return of the last 100 episodes reaches it")
     p.add_argument("--stop-timesteps", type=int, help="stop after this many env steps")
     p.add_argument("--stop-seconds", type=float, help="stop after this much training time")
+    p.add_argument("--stop-eval-return", type=float,
+                   help="stop when an evaluation during training reaches this mean return (it evaluates every "
+                   f"{EVALUATION_PERIOD_TO_STOP_ON:g} s unless evaluation_period_seconds is set)")
     p.add_argument("--resume", metavar="PATH",
                    help="a run or checkpoint directory to continue from, in that run's directory")
     p.add_argument("--name", help="run name (default: ALGO_ENV_TIME; with --resume, the run's own)")
@@ -144,7 +147,7 @@ def resolve(args):
             data = data["config"] or {}
         layers.append(data)
     for flag, key in (("stop_return", "episode_return_mean"), ("stop_timesteps", "timesteps_total"),
-                      ("stop_seconds", "time_total_s")):
+                      ("stop_seconds", "time_total_s"), ("stop_eval_return", "eval/return_mean")):
         if getattr(args, flag) is not None:
             stop[key] = getattr(args, flag)
     return prepare(algo_name, env=args.env, layers=layers, overrides=parse_overrides(args.set), stop=stop,

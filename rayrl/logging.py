@@ -11,8 +11,9 @@ from ray import tune
 
 
 def progress_line(result: dict[str, Any], elapsed: float) -> str:
-    """``  12.3s  steps 123,456  14,321 steps/s  return 123.4 (100 ep)  lag 1.2  updates 345``; a parameter server's
-    run adds ``67 updates/s  staleness 1.4 (max 6)  dropped 12``."""
+    """``  12.3s  steps 123,456  14,321 steps/s  return 123.4 (100 ep)  lag 1.2  updates 345``; a parameter
+    server's run adds ``67 updates/s  staleness 1.4 (max 6)  dropped 12``; a run that evaluates during training,
+    ``eval 210.5`` once an evaluation has finished."""
     ret = result.get("episode_return_mean", math.nan)
     window = min(int(result.get("episodes_total", 0)), 100)
     parts = [
@@ -31,6 +32,9 @@ def progress_line(result: dict[str, Any], elapsed: float) -> str:
         if not math.isnan(staleness):
             parts.append(f"staleness {staleness:.1f} (max {worst:.0f})")
         parts.append(f"dropped {int(result['gradients_dropped']):,}")
+    evaluated = result.get("eval/return_mean", math.nan)
+    if not math.isnan(evaluated):
+        parts.append(f"eval {evaluated:.2f}")
     return "  ".join(parts)
 
 

@@ -63,7 +63,9 @@ class Policy:
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Load the acting network's weights (tensors or numpy arrays by parameter name, as a plan publishes them)."""
-        self.model.load_state_dict({name: torch.as_tensor(value) for name, value in weights.items()})
+        # Copies of numpy arrays: those read from Ray's object store are read-only, which torch warns about.
+        self.model.load_state_dict({name: value if isinstance(value, torch.Tensor) else torch.tensor(value)
+                                    for name, value in weights.items()})
 
 
 def load_policy(path: str | os.PathLike, *, seed: int | None = None) -> Policy:

@@ -9,6 +9,7 @@ curves continue; only a trial of a study, or a run given a ``name`` of its own, 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from rayrl.algorithms import registry
 from rayrl.errors import RayrlError
 
 DEFAULT_STORAGE = "~/ray_results"
+EVALUATION_PERIOD_TO_STOP_ON = 10.0
+"""``evaluation_period_seconds`` of a run that stops on ``eval/return_mean`` and sets none."""
 
 
 def storage_uri(path: str) -> str:
@@ -67,7 +70,10 @@ def prepare(algo_name: str | None, *, env: str | None = None, layers: list[Mappi
         raise RayrlError("name an environment with --env, e.g. --env CartPole-v1")
     preset = {} if restore else algo.preset_for(env)
     config = build_config(algo.config_cls, preset, *layers, overrides)
-    return RunSpec(algo, config, check_stop(dict(stop or {}), "the stop criteria"),
+    stop = check_stop(dict(stop or {}), "the stop criteria")
+    if "eval/return_mean" in stop and config.evaluation_period_seconds is None:  # stopping on it needs it
+        config = dataclasses.replace(config, evaluation_period_seconds=EVALUATION_PERIOD_TO_STOP_ON)
+    return RunSpec(algo, config, stop,
                    str(restore) if restore else None, check_env(algo, config))
 
 
@@ -163,6 +169,9 @@ def fit(spec: RunSpec, *, name: str | None = None, storage_path: str | None = No
     where = "continuing in" if trial_dir else "run directory"
     if say:
         say(f"rayrl: training {spec.algo.name} on {spec.config.env}; {where} {Path(storage) / run_name}")
+        if spec.config.evaluation_period_seconds is not None:
+            say(f"rayrl: evaluating {spec.config.evaluation_episodes} greedy episodes every "
+                f"{spec.config.evaluation_period_seconds:g}s (eval/return_mean)")
     result = tuner.fit()[0]
     if result.error:
         raise RayrlError(f"training failed: {str(result.error).strip().splitlines()[-1]}")

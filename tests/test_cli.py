@@ -161,3 +161,24 @@ def test_train_writes_tensorboard_and_checkpoint_then_resumes_in_its_own_run_dir
     assert len(list(trial.glob("events.out.tfevents.*"))) == 2
     checkpoints = sorted(p.name for p in trial.glob("checkpoint_*"))
     assert checkpoints[-1] > first_checkpoints[-1], "the resumed run's checkpoints did not count on"
+
+
+def test_evaluation_during_training_is_reported_logged_and_stopped_on(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = rayrl("train", "impala", "--env", "CartPole-v1", "--stop-eval-return", "5", "--stop-seconds", "60",
+                   "--set", "evaluation_period_seconds=1", "evaluation_episodes=3", "--name", "run",
+                   "--storage-path", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "evaluating 3 greedy episodes every 1s" in result.stdout
+    (trial,) = [p for p in Path(tmp_path, "run").iterdir() if p.is_dir()]
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    # Every report carries the keys (NaN until the first evaluation finished); the run stopped on the first that
+    # reached 5 (every CartPole episode lasts at least 8 steps), a greedy evaluation of weights that had trained.
+    assert all("eval/return_mean" in row for row in rows)
+    assert rows[-1]["eval/return_mean"] >= 5 and rows[-1]["eval/policy_version"] >= 1
+    assert [row for row in rows if row["eval/return_mean"] >= 5] == rows[-1:]
+    assert re.search(r"eval \d+\.\d\d$", result.stdout.strip().splitlines()[-4].strip())
+    (events,) = trial.glob("events.out.tfevents.*")
+    tags = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert "ray/tune/eval/return_mean" in tags and "ray/tune/eval/length_mean" in tags

@@ -23,3 +23,8 @@ def test_a_parameter_servers_line_adds_applied_updates_staleness_and_drops():
     waiting = progress_line({**RESULT, "updates_per_s": 0.0, "staleness_mean": math.nan, "staleness_max": math.nan,
                              "gradients_dropped": 0}, 1.0)
     assert waiting.endswith("updates 345  0 updates/s  dropped 0")  # no gradient applied yet: no staleness
+
+
+def test_the_last_finished_evaluation_ends_the_line():
+    assert progress_line({**RESULT, "eval/return_mean": 210.54}, 1.0).endswith("updates 345  eval 210.54")
+    assert "eval" not in progress_line({**RESULT, "eval/return_mean": math.nan}, 1.0)  # none has finished yet

@@ -34,7 +34,8 @@ def split_trial_config(trial: dict[str, Any]):
     return algo, build_config(algo.config_cls, preset, params), trial.get(RESTORE_KEY)
 
 class RayrlTrainable(tune.Trainable):
-    """One Tune trial = one plan. Each ``step`` is one reporting period of the plan.
+    """One Tune trial = one plan (and an evaluator, with ``evaluation_period_seconds``). Each ``step`` is one
+    reporting period of the plan.
 
     Also ``rayrl.Trainable``, for a user's own Tuner: its config is ``{"algo": NAME, "env": ENV_ID, KEY: VALUE...}``
     with any of the algorithm's config keys (Tune search spaces welcome); the others come from the algorithm's
@@ -46,11 +47,19 @@ class RayrlTrainable(tune.Trainable):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.algo, self.algo_config, restore_from = split_trial_config(config)
         self.plan = self.algo.plan_cls(self.algo_config)
+        self.evaluation = None
+        if self.algo_config.evaluation_period_seconds is not None:
+            from rayrl.tune.evaluator import PeriodicEvaluation
+
+            self.evaluation = PeriodicEvaluation(self.algo.name, self.algo_config)
         if restore_from:
             self._continue_from(restore_from)
 
     def step(self) -> dict[str, Any]:
-        return self.plan.train_step()
+        metrics = self.plan.train_step()
+        if self.evaluation:
+            metrics.update(self.evaluation.poll(self.plan))
+        return metrics
 
     def _continue_from(self, checkpoint: str) -> None:
         """Start from a checkpoint (``rayrl train --resume``): the plan's state, and Tune's iteration, training time
@@ -75,6 +84,8 @@ class RayrlTrainable(tune.Trainable):
 
     def cleanup(self) -> None:
         self.plan.stop()
+        if self.evaluation:
+            self.evaluation.stop()
 
     @classmethod
     def default_resource_request(cls, config: dict[str, Any]) -> tune.PlacementGroupFactory:
