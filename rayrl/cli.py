@@ -100,6 +100,35 @@ def _plot_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _compare_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("compare", help="algorithms side by side on one env: the same training time each, several "
+                       "seeds, a table and a PNG of the learning curves", parents=[_common_flags()])
+    p.add_argument("algos", metavar="ALGO[,ALGO...]", help=f"algorithms to compare: {', '.join(registry.names())}")
+    p.add_argument("--env", required=True, help="gymnasium id (CartPole-v1, ALE/Pong-v5) or package.module:ClassName")
+    p.add_argument("--seconds", type=_positive_float, default=60.0, help="training time of each trial (default 60)")
+    p.add_argument("--seeds", type=_positive_int, default=2, help="trials per algorithm (default 2)")
+    p.add_argument("--target", type=float,
+                   help="the mean return whose time to reach is compared (default: the env's reward_threshold)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides for every algorithm (keys they all have), e.g. num_workers=2")
+    p.add_argument("--out", help="also write the PNG here (it is always written into the run directory)")
+    p.add_argument("--name", help="run name (default: compare_ENV_TIME)")
+    p.add_argument("--storage-path", type=storage_uri, default=storage_uri(DEFAULT_STORAGE),
+                   help="where runs are written: a directory, or a URI such as s3://bucket/runs")
+    _cluster_flags(p)
+    return p
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not number > 0 or math.isinf(number):
+        raise argparse.ArgumentTypeError(f"use a number of seconds above 0, not {value!r}")
+    return number
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"use a whole number of 1 or more, not {value!r}")
@@ -112,12 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                      epilog=f"algorithms: {', '.join(registry.names())}; 'rayrl COMMAND --help' for a command's flags")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {"train": _train_parser(sub), "tune": _tune_parser(sub), "evaluate": _evaluate_parser(sub),
-                "plot": _plot_parser(sub)}
+                "plot": _plot_parser(sub), "compare": _compare_parser(sub)}
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's parser, so that the pointer is to that command's --help
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"train": train, "tune": study, "evaluate": evaluate, "plot": plot}[args.command](args, start)
+        return {"train": train, "tune": study, "evaluate": evaluate, "plot": plot,
+                "compare": compare}[args.command](args, start)
     except RayrlError as e:
         if args.debug:
             traceback.print_exception(e)
@@ -260,6 +290,41 @@ def plot(args, start: float) -> int:
 
     print(f"rayrl: wrote {plot(args.runs, args.out, x=args.x)}")
     return 0
+
+
+def compare(args, start: float) -> int:
+    """``rayrl compare``: one study of algorithm x seed on the env, the same training time each; a table, a PNG."""
+    from rayrl.config import parse_overrides
+    from rayrl.tune.compare import comparison_table, plot_comparison, prepare_comparison, run_comparison, \
+        trial_histories
+
+    comparison = prepare_comparison(args.algos.split(","), args.env, seconds=args.seconds, seeds=args.seeds,
+                                    target=args.target, overrides=parse_overrides(args.set))
+    from rayrl.training import start_ray_for
+
+    start_ray_for(args.address, comparison.largest_replay, comparison.largest_trial, comparison.transition_bytes,
+                  wait_seconds=args.wait_seconds, say=lambda line: print(line, flush=True))
+    env = comparison.env.replace("/", "-")
+    name = args.name or f"compare_{env}_{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = f"{args.storage_path}/{name}"
+    print(f"rayrl: comparing {', '.join(comparison.configs)} on {comparison.env}: {len(comparison.seeds)} seed(s) x "
+          f"{args.seconds:g}s of training each; run directory {run_dir}", flush=True)
+    results = run_comparison(comparison, name=name, storage_path=args.storage_path, start=start)
+    trials = trial_histories(results, comparison)
+    print(comparison_table(trials, comparison.target))
+    failed = [r for r in results if r.error]
+    if failed:
+        print(f"rayrl: {len(failed)} of {len(results)} trials failed; the first: "
+              f"{str(failed[0].error).strip().splitlines()[-1]}", file=sys.stderr)
+    # The PNG goes into the run directory where that is on this machine (not s3://...), and to --out.
+    paths = ([] if "://" in run_dir else [Path(run_dir) / f"compare_{env}.png"]) + ([args.out] if args.out else [])
+    for path in plot_comparison(trials, comparison.env, paths or [f"compare_{env}.png"]):
+        print(f"rayrl: wrote {path}")
+    if any(not (r.metrics or {}).get("done") and not r.error for r in results):
+        print("rayrl: interrupted; the table and curves show the training so far", file=sys.stderr)
+        return 130
+    print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
+    return 1 if len(failed) == len(results) else 0
 
 
 if __name__ == "__main__":

@@ -78,12 +78,16 @@ def mean_and_band(curves: list[Curve], points: int = 200) -> tuple[np.ndarray, n
 
 def plot(run_dirs: list[str | os.PathLike], out: str | os.PathLike, *, x: str = "steps") -> Path:
     """Draw the learning curves of ``run_dirs`` into the PNG ``out``; returns its path."""
+    return draw(read_trials(run_dirs, x), out, x=x)
+
+
+def draw(groups: dict[str, list[Curve]], out: str | os.PathLike, *, x: str = "steps") -> Path:
+    """One line per group (several curves: their mean with a min-max band) into the PNG ``out``; returns its path."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    groups = read_trials(run_dirs, x)
     figure, axes = plt.subplots(figsize=(8, 5), dpi=100)
     for label, curves in groups.items():
         if len(curves) == 1:
