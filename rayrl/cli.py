@@ -87,6 +87,9 @@ def _evaluate_parser(sub) -> argparse.ArgumentParser:
                    help="sample the policy (Q-networks: epsilon 0.05) instead of acting greedily")
     p.add_argument("--seed", type=int, default=0, help="the first episode's reset seed; the others count up from it")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.add_argument("--video", metavar="DIR",
+                   help="record every episode as an mp4 in DIR; the episodes then run one after another here, not "
+                   "on Ray, so that the files are written on this machine")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started here)")
     return p
@@ -261,7 +264,8 @@ def study(args, start: float) -> int:
 
 
 def evaluate(args, start: float) -> int:
-    """``rayrl evaluate``: the checkpoint and env checked before Ray starts, then episodes on Ray tasks."""
+    """``rayrl evaluate``: the checkpoint and env checked before Ray starts, then episodes on Ray tasks (with
+    ``--video``, here and without Ray)."""
     import json
 
     from rayrl.evaluation import evaluate, evaluation_env
@@ -269,9 +273,11 @@ def evaluate(args, start: float) -> int:
     from rayrl.tune.runs import start_ray
 
     policy = load_policy(args.path)
-    evaluation_env(policy, args.env)
-    start_ray(args.address, 1)
-    summary = evaluate(policy, episodes=args.episodes, env=args.env, stochastic=args.stochastic, seed=args.seed)
+    if args.video is None:
+        evaluation_env(policy, args.env)
+        start_ray(args.address, 1)
+    summary = evaluate(policy, episodes=args.episodes, env=args.env, stochastic=args.stochastic, seed=args.seed,
+                       video_dir=args.video)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -281,6 +287,8 @@ def evaluate(args, start: float) -> int:
     for key, digits in (("return", 2), ("length", 1)):
         values = "  ".join(f"{stat} {summary[f'{key}_{stat}']:.{digits}f}" for stat in ("mean", "std", "min", "max"))
         print(f"  {key:<7}{values}")
+    if args.video is not None:
+        print(f"rayrl: videos in {args.video} ({len(summary['videos'])} files)")
     return 0
 
 

@@ -133,6 +133,8 @@ def make_atari_env(
     env = AtariPreprocessing(
         env, noop_max=options.noop_max, frame_skip=options.frame_skip, screen_size=options.screen_size
     )
+    # A video gets one frame per agent step; the ALE's 60 frames a second make that 60 / frame_skip in real time.
+    env.metadata = {**env.metadata, "render_fps": round(60 / options.frame_skip)}
     env = RecordEpisodeStatistics(env)
     if training and options.episodic_life:
         env = EpisodicLifeEnv(env)

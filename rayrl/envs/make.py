@@ -22,6 +22,7 @@ def make_env(
     training: bool = True,
     env_kwargs: dict[str, Any] | None = None,
     atari: AtariOptions | None = None,
+    render_mode: str | None = None,
 ) -> gym.Env:
     """Makes one env, wrapped so that each finished episode reports its real return and length.
 
@@ -34,6 +35,8 @@ def make_env(
         (training=False) sees real rewards and whole games. Other envs are the same either way.
       env_kwargs: keyword arguments for the env's constructor (gymnasium.make's kwargs for registered ids).
       atari: the Atari preprocessing switches, AtariOptions() when None; ignored for other envs.
+      render_mode: gymnasium's render mode ("rgb_array" for videos, Atari's being the RGB game screen); when None
+        the env is made without one, as training makes it.
 
     The info of the step that ends an episode holds gymnasium's RecordEpisodeStatistics entry
     `info["episode"] = {"r": return, "l": length, "t": seconds}`. It sits below reward clipping and life loss, so
@@ -45,6 +48,8 @@ def make_env(
         a package that is not installed, or its constructor (bad env_kwargs, say) or first reset raises.
     """
     env_kwargs = dict(env_kwargs or {})
+    if render_mode is not None:  # only then: a user env's constructor need not take render_mode
+        env_kwargs["render_mode"] = render_mode
     if ":" in env_id:
         env = RecordEpisodeStatistics(_make_user_env(env_id, env_kwargs))
     else:
