@@ -70,7 +70,8 @@ def _recording_env(env: str, env_kwargs: dict[str, Any] | None, video_dir: str) 
     except OSError as error:
         raise RayrlError(f"cannot write videos to {video_dir}: {one_line(error)}") from error
     # pygame, which draws the classic-control envs, looks for a sound card and a display, and fills stderr with
-    # complaints on a headless machine; drawing into an array needs neither.
+    # complaints on a headless machine; drawing into an array needs neither. Nor its greeting on import.
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     environment = make_env(env, env_kwargs=env_kwargs, training=False, render_mode="rgb_array")
