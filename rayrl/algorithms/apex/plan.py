@@ -90,22 +90,23 @@ class ApexPlan(LearnerPlanState):
                                         pull_period_steps=c.pull_period_steps, initial_priorities=True)
 
     def train_step(self) -> dict[str, float]:
-        """Drive workers and learner for ``report_seconds``; return metrics.
+        """Drive workers and learner for ``report_seconds`` (the first report: until a worker's first sample is in);
+        return metrics.
 
         Reports do not wait for the learner: while the replay fills, or while a slow (CPU) learner is inside a
         call, a report shows the env steps alone.
         """
-        deadline = time.perf_counter() + self.config.report_seconds
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.env_steps else 0.0)
         learner_metrics: list[dict[str, float]] = []
         lags: list[int] = []
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline or not self.progress.env_steps:
             self.workers.submit(self.weights)
             while len(self._learner_calls) < 2:  # one running, one queued: the learner never waits on this loop
                 metrics_ref, *rest = self.learner.train_from_replay.options(num_returns=3).remote(
                     self.config.weights_publish_period, self.config.report_seconds)
                 self._learner_calls[metrics_ref] = rest
             ready, _ = ray.wait(self.workers.pending() + list(self._learner_calls), num_returns=1,
-                                timeout=max(0.0, deadline - time.perf_counter()))
+                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
             for ref in ready:
                 if self.workers.owns(ref):
                     self._insert(self.workers.collect(ref), lags)

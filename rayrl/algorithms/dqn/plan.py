@@ -72,17 +72,17 @@ class DQNPlan(LearnerPlanState):
         return self.config.num_workers if ahead < self.steps_per_call * self.config.num_workers else 0
 
     def train_step(self) -> dict[str, float]:
-        """Drive workers, replay and learner for ``report_seconds``; return metrics (while the replay fills to
-        ``learning_starts``, the env steps alone)."""
-        deadline = time.perf_counter() + self.config.report_seconds
+        """Drive workers, replay and learner for ``report_seconds`` (the first report: until a worker's first
+        sample is in); return metrics (while the replay fills to ``learning_starts``, the env steps alone)."""
+        deadline = time.perf_counter() + (self.config.report_seconds if self.progress.env_steps else 0.0)
         learner_metrics: list[dict[str, float]] = []
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline or not self.progress.env_steps:
             self.workers.submit(self.weights, limit=self._worker_calls_allowed())
             while (len(self.updates_in_flight) < self.config.max_updates_in_flight
                    and self.updates_here + len(self.updates_in_flight) < self._updates_allowed()):
                 self._submit_update()
             ready, _ = ray.wait(self.workers.pending() + list(self.updates_in_flight), num_returns=1,
-                                timeout=max(0.0, deadline - time.perf_counter()))
+                                timeout=max(0.0, deadline - time.perf_counter()) or 0.5)
             for ref in ready:
                 if self.workers.owns(ref):
                     self._insert(self.workers.collect(ref))
