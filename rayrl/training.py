@@ -118,14 +118,14 @@ def start_ray_for(address: str | None, config, largest, transition_bytes: int, *
     cluster can hold the run: ``config``'s replay (one trial's, for a study) and a trial of ``largest``."""
     import ray
 
-    from rayrl.tune.placement import ensure_fits, required_cpus
+    from rayrl.tune.placement import ensure_fits, required_cpus, trial_actors
     from rayrl.tune.runs import start_ray
 
     if ray.is_initialized():  # a Python caller's own Ray
         address = address or "auto"
     elif not address:  # a local Ray is started with enough CPUs; only its memory is known beforehand
         _check_replay_memory(config, transition_bytes, _local_ray_memory())
-        start_ray(None, required_cpus(largest))
+        start_ray(None, required_cpus(largest), actors=trial_actors(largest))
         return
     else:
         start_ray(address, required_cpus(largest))

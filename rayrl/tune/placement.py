@@ -29,6 +29,11 @@ def _cpu_shares(config) -> list[float]:
             + [config.worker_cpus] * (config.num_workers + evaluators))
 
 
+def trial_actors(config) -> int:
+    """Actors one trial starts in its bundles: its process, learners (or server shards), workers, evaluator."""
+    return len(_cpu_shares(config))
+
+
 def trial_bundles(config) -> list[dict[str, float]]:
     """The trial's placement-group bundles: trial process, learner (with its GPU, if any; or each parameter-server
     shard), each worker, then the evaluator if any."""
