@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import os
 import shutil
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,15 +42,13 @@ def _start_fast(cpus: int, actors: int) -> dict[str, Any]:
     (``preload_python_modules``), and the trial and its actors run in them: Tune's trial actors otherwise carry a
     runtime env (``PL_DISABLE_FORK``, for PyTorch Lightning, which rayrl does not use) that rules prestarted workers
     out, and idle workers are kept for the trial (``num_workers_soft_limit``) rather than killed when its placement
-    group takes the CPUs. This process imports torch too, for Tune's TensorBoard logger (tensorboardX imports it),
-    meanwhile, as it mostly waits for Ray's processes to come up. Returns Ray's system config."""
+    group takes the CPUs. Returns Ray's system config."""
     try:  # a private name of Tune's: if it moves, runs start as fast as they did before
         from ray.tune.execution import class_cache
 
         class_cache.DEFAULT_ENV_VARS.pop("PL_DISABLE_FORK", None)
     except (ImportError, AttributeError):
         pass
-    threading.Thread(target=importlib.import_module, args=("torch",), name="import torch", daemon=True).start()
     return {"preload_python_modules": ["torch"], "num_workers_soft_limit": max(cpus, actors)}
 
 
