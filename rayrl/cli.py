@@ -132,6 +132,11 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _say(line: str) -> None:
+    """A line of rayrl's on the console, at once (Tune's output and the trials' interleave with it)."""
+    print(line, flush=True)
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"use a whole number of 1 or more, not {value!r}")
@@ -192,9 +197,9 @@ def train(args, start: float) -> int:
 
     spec = resolve(args)
     start_ray_for(args.address, spec.config, spec.config, spec.transition_bytes, wait_seconds=args.wait_seconds,
-                  say=lambda line: print(line, flush=True))
+                  say=_say)
     result = fit(spec, name=args.name, storage_path=args.storage_path, checkpoint_seconds=args.checkpoint_seconds,
-                 max_failures=args.max_failures, start=start, say=lambda line: print(line, flush=True))
+                 max_failures=args.max_failures, start=start, say=_say)
     metrics = result.metrics or {}
     print(f"rayrl: done after {time.time() - start:.1f}s: {metrics.get('timesteps_total', 0):,} env steps, "
           f"mean return {metrics.get('episode_return_mean', math.nan):.2f} over the last "
@@ -231,7 +236,7 @@ def study(args, start: float) -> int:
     from rayrl.tune.trainable import RayrlTrainable
 
     start_ray_for(args.address, spec.config, largest_trial(spec), transition_bytes, wait_seconds=args.wait_seconds,
-                  say=lambda line: print(line, flush=True))
+                  say=_say)
     if args.resume:
         run_dir = Path(args.resume).expanduser()
         tuner = tune.Tuner.restore(str(run_dir), RayrlTrainable, resume_unfinished=True, resume_errored=True)
@@ -268,16 +273,13 @@ def evaluate(args, start: float) -> int:
     ``--video``, here and without Ray)."""
     import json
 
-    from rayrl.evaluation import evaluate, evaluation_env
+    from rayrl.evaluation import evaluate
     from rayrl.policy import load_policy
     from rayrl.tune.runs import start_ray
 
     policy = load_policy(args.path)
-    if args.video is None:
-        evaluation_env(policy, args.env)
-        start_ray(args.address, 1)
     summary = evaluate(policy, episodes=args.episodes, env=args.env, stochastic=args.stochastic, seed=args.seed,
-                       video_dir=args.video)
+                       video_dir=args.video, start_ray=lambda: start_ray(args.address, 1))
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -311,7 +313,7 @@ def compare(args, start: float) -> int:
     from rayrl.training import start_ray_for
 
     start_ray_for(args.address, comparison.largest_replay, comparison.largest_trial, comparison.transition_bytes,
-                  wait_seconds=args.wait_seconds, say=lambda line: print(line, flush=True))
+                  wait_seconds=args.wait_seconds, say=_say)
     env = comparison.env.replace("/", "-")
     name = args.name or f"compare_{env}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = f"{args.storage_path}/{name}"

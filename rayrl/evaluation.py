@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -102,9 +103,11 @@ def evaluation_env(policy: Policy, env: str | None) -> tuple[str, dict[str, Any]
 
 
 def evaluate(policy: Policy, *, episodes: int, env: str | None = None, stochastic: bool = False, seed: int = 0,
-             video_dir: str | None = None) -> dict[str, Any]:
+             video_dir: str | None = None, start_ray: Callable[[], Any] | None = None) -> dict[str, Any]:
     """``episodes`` episodes of ``policy`` split over as many Ray tasks (one CPU each) as the cluster has CPUs for,
     on ``env`` (:func:`evaluation_env`); the summary: mean, std, min and max of the returns and lengths.
+    ``start_ray`` is called once the env has been checked, before the tasks start (the CLI starts or joins Ray
+    there, so that a bad env is one line before any of Ray's).
 
     With ``video_dir``, every episode runs here, in this process, without Ray, and is recorded as an mp4 in
     ``video_dir`` (:func:`run_episodes`): the files land on this machine even where Ray's workers are on others. The
@@ -112,6 +115,8 @@ def evaluate(policy: Policy, *, episodes: int, env: str | None = None, stochasti
     """
     env_id, env_kwargs = evaluation_env(policy, env)
     if video_dir is None:
+        if start_ray is not None:
+            start_ray()
         results = _on_ray_tasks(policy, env_id, env_kwargs, episodes=episodes, seed=seed, stochastic=stochastic)
     else:
         results = [run_episodes(policy, env=env_id, env_kwargs=env_kwargs, episodes=episodes, seed=seed,
