@@ -10,8 +10,8 @@ Samples are dicts of numpy arrays, time-major ``[T, B, ...]`` (T steps of B vect
 store moves them without copies and a learner can concatenate rollouts along B. A rollout holds::
 
     obs         [T + 1, B, *obs_shape]  the observation before each step; obs[T] is the bootstrap observation
-    actions     [T, B, *action_shape]   the actions taken (continuous actions before clipping to the bounds)
-    rewards     [T, B]  float32         rewards after the env's training transforms (e.g. Atari clipping)
+    action      [T, B, *action_shape]   the actions taken (continuous actions before clipping to the bounds)
+    reward      [T, B]  float32         rewards after the env's training transforms (e.g. Atari clipping)
     terminated  [T, B]  bool            the episode ended at this step (no bootstrapping past it)
     truncated   [T, B]  bool            the episode was cut by a time limit at this step
     behaviour   [T, B, P] float32       the behaviour policy's distribution parameters mu (logits, or mean and
@@ -27,14 +27,21 @@ and is stamped with the ``policy_version`` of the weights that produced it. Roll
 beside the rollout as :class:`EpisodeStats` (whole-game, unclipped returns), so a plan can log them without
 fetching the rollout itself.
 
-The rollout loop
-----------------
-A rollout worker owns B environments stepped in one process and a copy of the policy. For each ``sample`` call it
-first checks whether newer weights were published and its pull period has elapsed; if so it fetches them (one
-object-store read of a single published ref). Then, T times: one batched forward pass over the B current
-observations (torch limited to one thread), sample B actions, step all B envs (finished envs reset in the same step),
-record (and keep the final observation of any episode a time limit cut). It returns the time-major rollout and
-the episodes that finished.
+The env loop
+------------
+Every worker runs one env loop (:class:`~rayrl.components.env_worker.EnvWorker`): B environments stepped in one
+process and a :class:`PolicyCore` that picks their actions, as Acme's actor cores do: actor-critic sampling (whose
+extras are the behaviour parameters), epsilon-greedy over a Q-network, or a recurrent core whose state it carries
+across steps and resets where an episode starts. For each ``sample`` call the worker first checks whether newer
+weights were published and its pull period has elapsed; if so it fetches them (one object-store read of a single
+published ref). Then, T times: one batched forward pass of the core over the B current inputs (torch limited to one
+thread), step all B envs (finished envs reset in the same step), record (and keep the final observation of any
+episode a time limit cut). A worker is a core plus a *writer* that turns the recorded steps into its output: the
+rollout above, n-step transitions, or replay sequences. One vocabulary names the fields everywhere: ``obs``,
+``action``, ``reward``, ``terminated``, ``truncated``, ``first`` (an observation that starts an episode),
+``prev_action`` / ``prev_reward`` (a recurrent core's extra inputs), ``state_h`` / ``state_c`` (its LSTM state),
+``mask`` (a real step, not padding); ``importance_weight`` is prioritized replay's correction, and "weights" means
+a model's weights only.
 
 Gradients
 ---------
@@ -119,6 +126,22 @@ class ParameterSource(Protocol):
     """Anything that hands out the newest published weights (the parameter server of A3C and GORILA)."""
 
     def latest(self) -> PublishedWeights | None: ...
+
+
+class PolicyCore(Protocol):
+    """Picks the actions of a worker's B envs (see "The env loop"); ``model`` holds the weights the worker pulls."""
+
+    model: Any
+
+    def initial_state(self, num_envs: int) -> dict[str, np.ndarray]:
+        """The state an episode starts from, one row per env; ``{}`` for a feed-forward core."""
+        ...
+
+    def select_action(self, inputs: Batch, state: dict[str, np.ndarray],
+                      env_steps: int) -> tuple[np.ndarray, Batch, dict[str, np.ndarray]]:
+        """``(actions [B, ...], extras [B, ...] recorded beside the step, next state)`` for ``inputs``: ``obs``, and
+        for a recurrent core ``prev_action`` and ``prev_reward``; ``env_steps`` is the worker's step count."""
+        ...
 
 
 class RolloutWorker(Protocol):

@@ -82,7 +82,7 @@ def evaluate_rollout(model: nn.Module, batch: dict[str, torch.Tensor]):
     import torch
 
     obs, final_obs, final_at = batch["obs"], batch["final_obs"], batch["final_at"]
-    T, B = batch["rewards"].shape
+    T, B = batch["reward"].shape
     params, values = model(torch.cat([obs.flatten(0, 1), final_obs]))
     final_values = values.new_zeros(T, B).index_put((final_at[:, 0], final_at[:, 1]), values[(T + 1) * B:])
     return params[: T * B].view(T, B, -1), values[: (T + 1) * B].view(T + 1, B), final_values

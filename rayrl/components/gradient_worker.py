@@ -31,16 +31,14 @@ class GradientWorker:
     Args:
         loss_fn: the algorithm's loss on one batch, as for :class:`~rayrl.components.learner.Learner`.
         max_grad_norm: the global norm each gradient is clipped to before it leaves the worker.
-        samples_key: the batch field with one entry per sample (env step or transition) the gradient counts.
         source_cls: the :class:`BatchSource` (A3C: :class:`RolloutWorker`); ``source_kwargs`` are its arguments.
     """
 
-    def __init__(self, *, loss_fn: LossFn, max_grad_norm: float, samples_key: str = "rewards",
-                 source_cls: type = RolloutWorker, **source_kwargs: Any):
+    def __init__(self, *, loss_fn: LossFn, max_grad_norm: float, source_cls: type = RolloutWorker,
+                 **source_kwargs: Any):
         self.source: BatchSource = source_cls(**source_kwargs)
         self.loss_fn = loss_fn
         self.max_grad_norm = max_grad_norm
-        self.samples_key = samples_key
 
     def compute_gradients(self, weights: PublishedWeights | None = None) -> tuple[Gradients | None, EpisodeStats]:
         """The clipped gradients of one batch, stamped with the version of the weights they were taken on (None if
@@ -53,7 +51,7 @@ class GradientWorker:
         metrics, priorities = backward(model, self.loss_fn, batch, max_grad_norm=self.max_grad_norm, device="cpu")
         if priorities is not None:  # a replay batch's new priorities
             self.source.update_priorities(priorities.numpy())
-        gradients = Gradients(gradients_of(model), stats.policy_version, int(batch[self.samples_key].size))
+        gradients = Gradients(gradients_of(model), stats.policy_version, int(batch["reward"].size))
         return gradients, dataclasses.replace(stats, metrics=metrics)
 
     def run(self, link: Any) -> tuple[list[Any], EpisodeStats]:

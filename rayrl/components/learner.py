@@ -67,8 +67,8 @@ class Learner:
     """Takes batches (dicts of numpy arrays), joins them along the batch axis, and takes one gradient step each.
 
     Batches are joined by ``join`` (rollouts: ``join_rollouts``), or by concatenating every field along
-    ``batch_axis`` (1 for time-major batches ``[T, B, ...]``, 0 for transitions); each update counts the samples of
-    ``samples_key`` (one per env step); ``lr`` decays linearly to 0 over ``lr_anneal_samples`` trained samples
+    ``batch_axis`` (1 for time-major batches ``[T, B, ...]``, 0 for transitions); each update counts its samples by
+    ``reward``, the field every batch has (one per env step, transition or sequence); ``lr`` decays linearly to 0 over ``lr_anneal_samples`` trained samples
     (0 keeps it constant), as in A3C and IMPALA.
     """
 
@@ -86,7 +86,6 @@ class Learner:
         lr_anneal_samples: int = 0,
         batch_axis: int = 1,
         join: Callable[[Sequence[Batch]], Batch] | None = None,
-        samples_key: str = "rewards",
         device: str | None = None,
         num_threads: int | None = None,
         seed: int | None = None,
@@ -105,7 +104,6 @@ class Learner:
         self.lr_anneal_samples = lr_anneal_samples
         self.batch_axis = batch_axis
         self.join = join or self._concatenate
-        self.samples_key = samples_key
         self.version = 0
         self.samples_trained = 0
 
@@ -142,7 +140,7 @@ class Learner:
         joined = self.join(batches)
         metrics, priorities = backward(self.model, self.loss_fn, joined, max_grad_norm=self.max_grad_norm,
                                        device=self.device)
-        return metrics, priorities, int(np.prod(joined[self.samples_key].shape[: self.batch_axis + 1]))
+        return metrics, priorities, int(np.prod(joined["reward"].shape[: self.batch_axis + 1]))
 
     def _step(self, samples: int) -> dict[str, float]:
         """The optimizer step with the gradients in ``.grad``, at the lr annealed to the samples trained so far."""

@@ -24,7 +24,7 @@ class QLearner(Learner):
     """
 
     def __init__(self, *, target_update_period: int, **kwargs):
-        super().__init__(batch_axis=0, samples_key="reward", **kwargs)
+        super().__init__(batch_axis=0, **kwargs)
         self.target_update_period = target_update_period
         self.feed: ReplayFeed | None = None
 

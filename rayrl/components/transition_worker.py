@@ -31,9 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from rayrl.components.rollout_worker import RolloutWorker
-from rayrl.core import Batch, EpisodeStats, PublishedWeights
-from rayrl.envs import frame_stack_depth, make_vector_env
+from rayrl.components.env_worker import CoreState, EnvWorker, make_envs
+from rayrl.core import Batch
+from rayrl.envs import frame_stack_depth
 from rayrl.models.q_network import QNetwork
 from rayrl.ops import double_q_learning_target, td_error, td_priorities
 from rayrl.replay import LinearSchedule
@@ -71,18 +71,105 @@ def n_step_transitions(*, obs: np.ndarray, action: np.ndarray, reward: np.ndarra
             "next_obs": obs[n:n + num_starts], "valid": valid}
 
 
-class TransitionWorker:
-    """Acts epsilon-greedily with the newest Q-network it has pulled; ``sample`` returns n-step transitions.
+class EpsilonGreedyCore:
+    """Epsilon-greedy over a Q-network (Mnih et al. 2015): a uniformly random action with probability epsilon,
+    else the action of highest value.
 
-    Each ``sample`` call steps the envs ``rollout_length`` times. The last n - 1 steps of a call cannot close their
-    windows yet: they are kept and emitted by the next call, so every step starts exactly one transition (bar
-    those cut by a time limit), and the first call returns ``n - 1`` steps' fewer. On frame-stacked envs
-    (``frame_stack`` is S, not None) each call returns one frame chunk instead of flat transitions (module docstring).
+    Args:
+        epsilon: a constant, one constant per env (Ape-X's per-actor epsilons), or a :class:`LinearSchedule` over
+            the worker's env steps (DQN's annealing from 1 to 0.1).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, epsilon: float | Sequence[float] | LinearSchedule, num_envs: int,
+                 seed: int):
+        self.model = model
+        self.num_actions = model.num_actions
+        if isinstance(epsilon, LinearSchedule) or np.ndim(epsilon) == 0:
+            self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(epsilon, epsilon, 1)
+        else:
+            per_env = np.asarray(epsilon, np.float64)
+            if per_env.shape != (num_envs,):
+                raise ValueError(f"need one epsilon per env ({num_envs}), got {len(per_env)}")
+            self.epsilon = lambda step: per_env
+        self._rng = np.random.default_rng(seed)
+
+    def initial_state(self, num_envs: int) -> CoreState:
+        return {}
+
+    def select_action(self, inputs: Batch, state: CoreState, env_steps: int):
+        greedy = self.q_values(inputs, state).argmax(dim=-1).numpy()
+        return self.explore(greedy, env_steps), {}, state
+
+    def q_values(self, inputs: Batch, state: CoreState) -> torch.Tensor:
+        return self.model(torch.from_numpy(inputs["obs"]))
+
+    def explore(self, greedy: np.ndarray, env_steps: int) -> np.ndarray:
+        """``greedy`` with each env's action replaced by a uniformly random one with its probability epsilon."""
+        explore = self._rng.random(len(greedy)) < self.epsilon(env_steps)
+        return np.where(explore, self._rng.integers(self.num_actions, size=len(greedy)), greedy)
+
+
+class NStepWriter:
+    """Turns a worker's recorded steps into n-step transitions: flat, or one frame chunk per call on frame-stacked
+    envs (the module docstring).
+
+    The last n - 1 steps of a call cannot close their windows yet: they are kept and emitted with the next call, so
+    every step starts exactly one transition (bar those cut by a time limit), and the first call emits ``n - 1``
+    steps' fewer.
+
+    Args:
+        first_obs: the envs' observations after their reset, ``[B, *obs_shape]``.
+        frame_stack: the stack depth S of frame-stacked observations, None otherwise.
+        priority_fn: ``(obs [L + 1, B, ...], transitions) -> priority [T, B]`` (Ape-X's initial priorities), or None.
+    """
+
+    def __init__(self, *, n_step: int, gamma: float, first_obs: np.ndarray, frame_stack: int | None,
+                 priority_fn=None):
+        self.n_step = n_step
+        self.gamma = gamma
+        self.frame_stack = frame_stack
+        self.priority_fn = priority_fn
+        B = len(first_obs)
+        # The steps whose windows are still open: at most n - 1 of them, and the observation after them.
+        self._pending = {"obs": first_obs[None], "action": np.zeros((0, B), np.int64),
+                         "reward": np.zeros((0, B), np.float32), "terminated": np.zeros((0, B), bool),
+                         "truncated": np.zeros((0, B), bool)}
+        self._kept = {"obs": n_step, "action": n_step - 1, "reward": n_step - 1, "terminated": n_step - 1,
+                      "truncated": n_step - 1}  # how many of a call's last entries wait for the next call
+        if frame_stack:
+            # Also the newest frame of each pending observation and of the C steps before them, so consecutive
+            # chunks overlap by C + n frames; the first chunk's context is the reset stack's older frames.
+            self._pending["frames"] = np.moveaxis(first_obs, 1, 0)  # [S, B, H, W]
+            self._pending["first"] = np.zeros((frame_stack, B), bool)
+            self._pending["first"][-1] = True  # the reset frame starts an episode: no stack reaches past it
+            self._kept["frames"] = self._kept["first"] = frame_stack - 1 + n_step
+
+    def __call__(self, steps: Batch) -> Batch:
+        new = {name: steps[name] for name in ("action", "reward", "terminated", "truncated")}
+        new["obs"] = steps["obs"][1:]
+        if self.frame_stack:
+            new["frames"], new["first"] = steps["obs"][1:, :, -1], steps["first"][1:]
+        chunk = {name: np.concatenate([self._pending[name], value]) for name, value in new.items()}
+        self._pending = {name: value[len(value) - self._kept[name]:] for name, value in chunk.items()}
+        transitions = n_step_transitions(obs=chunk["obs"], action=chunk["action"], reward=chunk["reward"],
+                                         terminated=chunk["terminated"], truncated=chunk["truncated"],
+                                         n=self.n_step, gamma=self.gamma)
+        if self.priority_fn:  # from the whole stacks, before frame chunks drop them
+            transitions["priority"] = self.priority_fn(chunk["obs"], transitions)
+        valid = transitions.pop("valid")
+        if self.frame_stack:
+            del transitions["obs"], transitions["next_obs"]  # the chunk's frames hold them
+            return {"frames": chunk["frames"], "first": chunk["first"], "valid": valid, **transitions}
+        return {name: value[valid] for name, value in transitions.items()}
+
+
+class TransitionWorker(EnvWorker):
+    """Acts epsilon-greedily with the newest Q-network it has pulled; ``sample`` returns n-step transitions
+    (:class:`NStepWriter`), flat or as one frame chunk per call on frame-stacked envs (module docstring).
     Needs ``1 <= n_step <= rollout_length``.
 
     Args:
-        epsilon: the exploration rate: a constant, one constant per env (Ape-X's per-actor epsilons), or a
-            :class:`LinearSchedule` over this worker's env steps (DQN's annealing from 1 to 0.1).
+        epsilon: as :class:`EpsilonGreedyCore`.
         initial_priorities: add each transition's ``priority`` from this worker's own network (Ape-X).
         Others as :class:`~rayrl.components.rollout_worker.RolloutWorker`; ``dueling`` as
         :class:`~rayrl.models.q_network.QNetwork`.
@@ -94,88 +181,17 @@ class TransitionWorker:
                  initial_priorities: bool = False):
         if not 1 <= n_step <= rollout_length:
             raise ValueError(f"need 1 <= n_step <= rollout_length, got {n_step=}, {rollout_length=}")
-        torch.set_num_threads(1)  # as RolloutWorker: many small workers must not fight over the cores
-        torch.manual_seed(seed)
-        self.envs = make_vector_env(env, num_envs, seed=seed, training=True, env_kwargs=env_kwargs)
-        self.model = QNetwork(self.envs.single_observation_space, self.envs.single_action_space, hidden_sizes,
-                              dueling)
-        self.model.eval()
-        if isinstance(epsilon, LinearSchedule) or np.ndim(epsilon) == 0:
-            self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(epsilon, epsilon, 1)
-        else:
-            per_env = np.asarray(epsilon, np.float64)
-            if per_env.shape != (num_envs,):
-                raise ValueError(f"need one epsilon per env ({num_envs}), got {len(per_env)}")
-            self.epsilon = lambda step: per_env
-        self.initial_priorities = initial_priorities
-        self.rollout_length = rollout_length
-        self.n_step = n_step
-        self.gamma = gamma
-        self.pull_period_steps = pull_period_steps
-        self.policy_version = -1  # pulls the learner's version 0 on the first call
-        self.env_steps = 0
-        self._steps_at_last_pull = 0
-        self._rng = np.random.default_rng(seed)
-        self.frame_stack = frame_stack_depth(self.envs.envs[0])
-        B = num_envs
-        obs = self.envs.reset(seed=seed)
-        # The steps whose windows are still open: at most n - 1 of them, and the observation after them.
-        self._pending = {"obs": obs[None], "action": np.zeros((0, B), np.int64),
-                         "reward": np.zeros((0, B), np.float32), "terminated": np.zeros((0, B), bool),
-                         "truncated": np.zeros((0, B), bool)}
-        self._kept = {"obs": n_step, "action": n_step - 1, "reward": n_step - 1, "terminated": n_step - 1,
-                      "truncated": n_step - 1}  # how many of a call's last entries wait for the next call
-        if self.frame_stack:
-            # Also the newest frame of each pending observation and of the C steps before them, so consecutive
-            # chunks overlap by C + n frames; the first chunk's context is the reset stack's older frames.
-            self._pending["frames"] = np.moveaxis(obs, 1, 0)  # [S, B, H, W]
-            self._pending["first"] = np.zeros((self.frame_stack, B), bool)
-            self._pending["first"][-1] = True  # the reset frame starts an episode: no stack reaches past it
-            self._kept["frames"] = self._kept["first"] = self.frame_stack - 1 + n_step
-
-    # The same pull rule as the actor-critic worker: newer weights, once the pull period has elapsed.
-    maybe_pull = RolloutWorker.maybe_pull
+        envs = make_envs(env, num_envs, seed=seed, env_kwargs=env_kwargs)
+        model = QNetwork(envs.single_observation_space, envs.single_action_space, hidden_sizes, dueling)
+        super().__init__(envs=envs, core=EpsilonGreedyCore(model, epsilon=epsilon, num_envs=num_envs, seed=seed),
+                         rollout_length=rollout_length, seed=seed, pull_period_steps=pull_period_steps)
+        self.n_step, self.gamma = n_step, gamma
+        self.frame_stack = frame_stack_depth(envs.envs[0])
+        self.write = NStepWriter(n_step=n_step, gamma=gamma, first_obs=self.obs, frame_stack=self.frame_stack,
+                                 priority_fn=self._priorities if initial_priorities else None)
 
     def current_epsilon(self) -> float | np.ndarray:
-        return self.epsilon(self.env_steps)
-
-    def sample(self, weights: PublishedWeights | None = None) -> tuple[Batch, EpisodeStats]:
-        """Pull ``weights`` if due, step the envs ``rollout_length`` times, return the closed n-step transitions
-        (flat, or as one frame chunk)."""
-        self.maybe_pull(weights)
-        T, B = self.rollout_length, self.envs.num_envs
-        obs = np.empty((T + 1, B) + self._pending["obs"].shape[2:], self._pending["obs"].dtype)
-        action = np.empty((T, B), np.int64)
-        reward = np.empty((T, B), np.float32)
-        terminated = np.empty((T, B), bool)
-        truncated = np.empty((T, B), bool)
-        obs[0] = self._pending["obs"][-1]
-        with torch.inference_mode():
-            for t in range(T):
-                epsilon = self.epsilon(self.env_steps + t * B)
-                greedy = self.model(torch.from_numpy(obs[t])).argmax(dim=-1).numpy()
-                explore = self._rng.random(B) < epsilon
-                action[t] = np.where(explore, self._rng.integers(self.model.num_actions, size=B), greedy)
-                obs[t + 1], reward[t], terminated[t], truncated[t], _ = self.envs.step(action[t])
-        self.env_steps += T * B
-        new = {"obs": obs[1:], "action": action, "reward": reward, "terminated": terminated, "truncated": truncated}
-        if self.frame_stack:
-            new["frames"], new["first"] = obs[1:, :, -1], terminated | truncated
-        chunk = {name: np.concatenate([self._pending[name], value]) for name, value in new.items()}
-        self._pending = {name: value[len(value) - self._kept[name]:] for name, value in chunk.items()}
-        transitions = n_step_transitions(obs=chunk["obs"], action=chunk["action"], reward=chunk["reward"],
-                                         terminated=chunk["terminated"], truncated=chunk["truncated"],
-                                         n=self.n_step, gamma=self.gamma)
-        if self.initial_priorities:  # from the whole stacks, before frame chunks drop them
-            transitions["priority"] = self._priorities(chunk["obs"], transitions)
-        valid = transitions.pop("valid")
-        if self.frame_stack:
-            del transitions["obs"], transitions["next_obs"]  # the chunk's frames hold them
-            out = {"frames": chunk["frames"], "first": chunk["first"], "valid": valid, **transitions}
-        else:
-            out = {name: value[valid] for name, value in transitions.items()}
-        returns, lengths = self.envs.pop_episode_stats()
-        return out, EpisodeStats(returns, lengths, T * B, self.policy_version)
+        return self.core.epsilon(self.env_steps)
 
     def _priorities(self, obs: np.ndarray, transitions: Batch) -> np.ndarray:
         """``|n-step double-Q TD error| + eps`` from this worker's network (Horgan et al. 2018, sec. 3).

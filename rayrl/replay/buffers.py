@@ -7,7 +7,7 @@
 - the :class:`RateLimiter` says when inserting and sampling may proceed. Its answers are queries, never waits:
   ``can_insert`` / ``can_sample`` let the Ray actor that wraps a buffer poll and answer its callers.
 
-A sample is the items' fields plus ``weights`` (importance-sampling weights, float32), ``indices`` (slots) and
+A sample is the items' fields plus ``importance_weight`` (importance-sampling weights, float32), ``indices`` (slots) and
 ``keys``. Hand ``indices`` and ``keys`` back with new priorities: an update whose item has since been overwritten is
 dropped, not applied to the item that took its slot.
 """
@@ -263,7 +263,7 @@ class ReplayBuffer:
         self.rate_limiter.inserts += len(inserted.slots)
 
     def sample(self, batch_size: int, *, learner_step: int = 0) -> Batch | None:
-        """A batch of ``batch_size`` items with ``weights``, ``indices`` and ``keys``, or None if not allowed now.
+        """A batch of ``batch_size`` items with ``importance_weight``, ``indices`` and ``keys``, or None if not allowed now.
 
         ``learner_step`` drives the sampler's importance-exponent schedule.
         """
@@ -271,7 +271,7 @@ class ReplayBuffer:
             return None
         slots, weights = self.sampler.sample(batch_size, self._rng, learner_step)
         batch = self.storage.get(slots)
-        batch.update(weights=weights, indices=slots, keys=self.storage.keys[slots])
+        batch.update(importance_weight=weights, indices=slots, keys=self.storage.keys[slots])
         self.rate_limiter.samples += batch_size
         return batch
 

@@ -69,7 +69,7 @@ def test_loss_regresses_onto_the_target_network_s_values(double_q):
         online.weight.mul_(2.0)  # online and target now differ
     obs, next_obs = torch.randn(5, 3), torch.randn(5, 3)
     batch = {"obs": obs, "next_obs": next_obs, "action": torch.tensor([0, 1, 0, 1, 1]),
-             "reward": torch.zeros(5), "discount": torch.ones(5), "weights": torch.ones(5)}
+             "reward": torch.zeros(5), "discount": torch.ones(5), "importance_weight": torch.ones(5)}
     priorities = dqn_loss(model, batch, double_q=double_q).priorities
     q_next = model.target(next_obs)
     a_next = (model.online(next_obs) if double_q else q_next).argmax(-1)

@@ -45,7 +45,7 @@ def test_batches_start_at_learning_starts_and_the_target_is_the_servers_every_pe
     assert batch is None and stats.env_steps == 16 and target_equals(source, v0)
     batch, _ = source.sample(v0)
     assert batch is not None and batch["reward"].shape == (8,) and "indices" not in batch
-    assert np.all(batch["weights"] == 1.0)  # uniform replay
+    assert np.all(batch["importance_weight"] == 1.0)  # uniform replay
     for version, target in [(1, v0), (2, v0), (3, server_weights(3)), (5, server_weights(3))]:
         weights = target if version == 3 else server_weights(version)
         source.sample(weights)
@@ -54,7 +54,7 @@ def test_batches_start_at_learning_starts_and_the_target_is_the_servers_every_pe
 
 def test_a_gorila_gradient_is_the_online_networks_on_the_version_it_pulled():
     worker = GradientWorker(loss_fn=functools.partial(dqn_loss, double_q=True), max_grad_norm=10.0,
-                            samples_key="reward", source_cls=ReplayBatches, **SOURCE)
+                            source_cls=ReplayBatches, **SOURCE)
     gradients, stats = worker.compute_gradients(server_weights(0))
     assert gradients is None and stats.metrics == {}  # 12 transitions: the replay is filling
     gradients, stats = worker.compute_gradients(server_weights(4))
@@ -74,7 +74,7 @@ def test_a_worker_pushes_to_the_shards_itself_and_pulls_with_every_publish_perio
                              lr=0.01, optimizer_eps=1e-8)
     server.latest().fetch()  # the shards have started
     worker = GradientWorker(loss_fn=functools.partial(dqn_loss, double_q=True), max_grad_norm=10.0,
-                            samples_key="reward", source_cls=ReplayBatches, **SOURCE)
+                            source_cls=ReplayBatches, **SOURCE)
     answers, stats = worker.run(server.link(seconds=0.5))
     # Alone, a worker's gradient is stale only by its own gradients since its last pull: every second one by 1.
     assert len(answers) >= 4 and [a.staleness[0] for a in answers] == [i % 2 for i in range(len(answers))]

@@ -38,8 +38,8 @@ def make_batch(seed: int = 0, t: int = T, b: int = B) -> dict[str, np.ndarray]:
     truncated = (rng.random((t, b)) < 0.2) & ~terminated
     return dict(
         obs=rng.normal(size=(t + 1, b, 4)).astype(np.float32),
-        actions=rng.integers(0, 2, (t, b)).astype(np.int64),
-        rewards=rng.normal(1.0, 1.0, (t, b)).astype(np.float32),
+        action=rng.integers(0, 2, (t, b)).astype(np.int64),
+        reward=rng.normal(1.0, 1.0, (t, b)).astype(np.float32),
         terminated=terminated,
         truncated=truncated,
         behaviour=rng.normal(0.0, 0.1, (t, b, 2)).astype(np.float32),

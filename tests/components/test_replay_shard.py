@@ -22,8 +22,8 @@ def test_uniform_shard_waits_for_min_size_then_samples_stored_items():
     shard_id, batch = shard.sample(8)
     assert shard_id == 3 and shard.size() == 20
     np.testing.assert_array_equal(batch["obs"][:, 0], batch["action"])
-    np.testing.assert_array_equal(batch["weights"], np.ones(8, np.float32))
-    assert set(batch) == {"obs", "action", "weights", "indices", "keys"}
+    np.testing.assert_array_equal(batch["importance_weight"], np.ones(8, np.float32))
+    assert set(batch) == {"obs", "action", "importance_weight", "indices", "keys"}
 
 
 def test_an_empty_batch_is_a_no_op():

@@ -41,8 +41,8 @@ def test_rollout_has_the_documented_keys_shapes_and_dtypes(env, obs_shape, actio
     rollout, stats = make_worker(env).sample()
     expected = {
         "obs": ((T + 1, B, *obs_shape), np.float32),
-        "actions": ((T, B, *action_shape), action_dtype),
-        "rewards": ((T, B), np.float32),
+        "action": ((T, B, *action_shape), action_dtype),
+        "reward": ((T, B), np.float32),
         "terminated": ((T, B), np.bool_),
         "truncated": ((T, B), np.bool_),
         "behaviour": ((T, B, num_params), np.float32),
@@ -55,7 +55,7 @@ def test_rollout_has_the_documented_keys_shapes_and_dtypes(env, obs_shape, actio
 
 def test_cartpole_actions_are_valid_and_both_are_taken():
     worker = make_worker(rollout_length=40)
-    actions = worker.sample()[0]["actions"]
+    actions = worker.sample()[0]["action"]
     assert set(np.unique(actions)) == {0, 1}
 
 
@@ -97,7 +97,7 @@ def test_pendulum_actions_are_stored_before_clipping_to_the_bounds():
     bias = weights.fetch()["policy.bias"].copy()
     bias[0] = 5.0  # mean action 5, far above the bound of 2
     worker.sample(PublishedWeights(0, [{**weights.fetch(), "policy.bias": bias}]))
-    actions = worker.sample()[0]["actions"]
+    actions = worker.sample()[0]["action"]
     assert actions.max() > 2.0 and np.isfinite(actions).all()
 
 
@@ -144,7 +144,7 @@ def test_finished_cartpole_episodes_report_positive_lengths_equal_to_their_retur
         ended += int((rollout["terminated"] | rollout["truncated"]).sum())
         returns += list(stats.returns)
         lengths += list(stats.lengths)
-        np.testing.assert_array_equal(rollout["rewards"], 1.0)
+        np.testing.assert_array_equal(rollout["reward"], 1.0)
     assert len(lengths) == ended >= 5  # a near-uniform policy drops the pole within a few dozen steps
     assert min(lengths) > 0
     np.testing.assert_array_equal(returns, lengths)
@@ -175,7 +175,7 @@ def test_joined_rollouts_shift_the_env_index_of_final_observations():
     first, _ = worker.sample()
     second, _ = worker.sample()
     joined = join_rollouts([first, second])
-    assert joined["obs"].shape == (5, 4, 2) and joined["rewards"].shape == (4, 4)
+    assert joined["obs"].shape == (5, 4, 2) and joined["reward"].shape == (4, 4)
     np.testing.assert_array_equal(joined["final_obs"], np.concatenate([first["final_obs"], second["final_obs"]]))
     for k, (t, b) in enumerate(joined["final_at"]):
         source, env = (first, b) if b < 2 else (second, b - 2)

@@ -56,8 +56,8 @@ def test_importance_weights_follow_the_formula_over_the_whole_buffer():
         probability = priorities**alpha / np.sum(priorities**alpha)  # P(i) over the N = 50 stored items
         weights = (50 * probability) ** -beta
         expected = weights[batch["indices"]] / weights.max()
-        np.testing.assert_allclose(batch["weights"], expected, rtol=1e-6)
-        assert batch["weights"].dtype == np.float32
+        np.testing.assert_allclose(batch["importance_weight"], expected, rtol=1e-6)
+        assert batch["importance_weight"].dtype == np.float32
 
 
 def test_linear_schedule():
@@ -104,7 +104,7 @@ def test_uniform_sampler_weights_are_one_and_priorities_change_nothing():
     replay = ReplayBuffer(RingStorage(16), uniform_sampler(16))
     replay.add(transitions(0, 16, np.arange(16) + 1.0))
     batch = replay.sample(16)
-    np.testing.assert_array_equal(batch["weights"], np.ones(16))
+    np.testing.assert_array_equal(batch["importance_weight"], np.ones(16))
     np.testing.assert_array_equal(np.sort(batch["indices"]), np.arange(16))  # one draw per equal-mass segment
 
 

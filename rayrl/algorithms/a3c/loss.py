@@ -18,14 +18,14 @@ def a3c_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: A3CConfig
     only termination ends the return, and at a time-limit cut it bootstraps from the final observation's value.
     The rollout is on-policy (sampled by the weights the gradient is taken on), so no importance weights.
     """
-    T, B = batch["rewards"].shape
+    T, B = batch["reward"].shape
     params, values, final_values = evaluate_rollout(model, batch)
     dist = model.distribution
-    returns = discounted_returns(r_t=batch["rewards"] * config.reward_scale,
+    returns = discounted_returns(r_t=batch["reward"] * config.reward_scale,
                                  discount_t=(~batch["terminated"]).float() * config.gamma,
                                  bootstrap_value=values[-1].detach(), truncated_t=batch["truncated"],
                                  v_final_t=final_values.detach())
-    log_probs = dist.log_prob(params, batch["actions"])
+    log_probs = dist.log_prob(params, batch["action"])
     pg = policy_gradient_loss(log_probs=log_probs, advantages=returns - values[:-1].detach())
     baseline = baseline_loss(targets=returns, values=values[:-1])
     entropy = entropy_loss(entropy=dist.entropy(params))

@@ -31,6 +31,6 @@ def dqn_loss(model: OnlineAndTarget, batch: dict[str, torch.Tensor], *, double_q
         else:
             target = q_learning_target(r_t=batch["reward"], discount_t=batch["discount"], q_t=q_t_value)
     td = td_error(q_tm1=q_tm1, a_tm1=batch["action"], target=target)
-    loss = (batch["weights"] * huber_loss(td)).mean()
+    loss = (batch["importance_weight"] * huber_loss(td)).mean()
     metrics = {"q_mean": q_tm1.detach().mean(), "td_error_abs": td.detach().abs().mean()}
     return LossOutput(loss, metrics, priorities=td_priorities(td_errors=td))

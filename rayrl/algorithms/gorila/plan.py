@@ -55,7 +55,7 @@ class GorilaPlan(AsyncSGDPlan):
             replay = dict(shards=self.shards, shard=index % len(self.shards))
         return q_learning.worker_kwargs(c, index, incarnation, epsilon=c.epsilon_schedule(),
                                         loss_fn=functools.partial(dqn_loss, double_q=c.double_q),
-                                        max_grad_norm=c.max_grad_norm, samples_key="reward",
+                                        max_grad_norm=c.max_grad_norm,
                                         source_cls=ReplayBatches, batch_size=c.batch_size,
                                         target_update_period=c.target_update_period, **replay)
 

@@ -17,16 +17,16 @@ def impala_loss(model: nn.Module, batch: dict[str, torch.Tensor], config: Impala
     ``batch`` is a time-major rollout (see ``rayrl.core``): obs ``[T + 1, B, ...]``, the rest ``[T, B, ...]``.
     Only termination ends the return; at a time-limit cut V-trace bootstraps from the final observation's value.
     """
-    T, B = batch["rewards"].shape
+    T, B = batch["reward"].shape
     params, values, final_values = evaluate_rollout(model, batch)
     dist = model.distribution
-    target_log_probs = dist.log_prob(params, batch["actions"])
-    behaviour_log_probs = dist.log_prob(batch["behaviour"], batch["actions"])
+    target_log_probs = dist.log_prob(params, batch["action"])
+    behaviour_log_probs = dist.log_prob(batch["behaviour"], batch["action"])
     discounts = (~batch["terminated"]).float() * config.gamma
     targets = vtrace(
         log_rhos=target_log_probs.detach() - behaviour_log_probs,
         discounts=discounts,
-        rewards=batch["rewards"] * config.reward_scale,
+        rewards=batch["reward"] * config.reward_scale,
         values=values[:-1].detach(),
         bootstrap_value=values[-1].detach(),
         truncated=batch["truncated"],
