@@ -18,6 +18,18 @@ def make_distribution(action_space: gym.Space):
     return DiagGaussian(action_space.shape[0])
 
 
+def make_policy_head(in_features: int, distribution: Categorical | DiagGaussian) -> nn.Linear:
+    """The linear layer emitting ``distribution``'s params, initialised for a near-uniform starting policy."""
+    policy = nn.Linear(in_features, distribution.num_params)
+    # Small policy init gives a near-uniform starting policy (as in the A3C and PPO reference code).
+    nn.init.orthogonal_(policy.weight, gain=0.01)
+    nn.init.zeros_(policy.bias)
+    if isinstance(distribution, DiagGaussian):
+        with torch.no_grad():  # start with std ~ 0.6 of a unit action range rather than e^0
+            policy.bias[distribution.num_params // 2 :] = -0.5
+    return policy
+
+
 class ActorCritic(nn.Module):
     """``forward(obs [N, ...]) -> (policy params [N, P], value [N])``; ``distribution`` interprets the params."""
 
@@ -29,14 +41,8 @@ class ActorCritic(nn.Module):
         # Image models share the CNN (as in the papers); small vector models learn faster with a separate value
         # network, so the large value-loss gradients early in training do not swamp the policy's features.
         self.value_encoder = None if isinstance(self.encoder, NatureCNN) else make_encoder(obs_shape, hidden_sizes)
-        self.policy = nn.Linear(self.encoder.out_features, self.distribution.num_params)
+        self.policy = make_policy_head(self.encoder.out_features, self.distribution)
         self.value = nn.Linear(self.encoder.out_features, 1)
-        # Small policy init gives a near-uniform starting policy (as in the A3C and PPO reference code).
-        nn.init.orthogonal_(self.policy.weight, gain=0.01)
-        nn.init.zeros_(self.policy.bias)
-        if isinstance(self.distribution, DiagGaussian):
-            with torch.no_grad():  # start with std ~ 0.6 of a unit action range rather than e^0
-                self.policy.bias[self.distribution.num_params // 2 :] = -0.5
 
     def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
         """The policy head alone: what a rollout worker needs (it never reads the value)."""

@@ -7,7 +7,13 @@ from rayrl.ops.policy_gradient import baseline_loss, entropy_loss, policy_gradie
 from rayrl.ops.priorities import sequence_priorities, td_priorities
 from rayrl.ops.returns import discounted_returns, lambda_returns, n_step_returns
 from rayrl.ops.transforms import signed_hyperbolic, signed_parabolic
-from rayrl.ops.value_learning import double_q_learning_target, huber_loss, q_learning_target, td_error
+from rayrl.ops.value_learning import (
+    double_q_learning_target,
+    huber_loss,
+    q_learning_target,
+    td_error,
+    transformed_n_step_q_learning_target,
+)
 from rayrl.ops.vtrace import VTraceReturns, vtrace
 
 __all__ = [
@@ -26,5 +32,6 @@ __all__ = [
     "signed_parabolic",
     "td_error",
     "td_priorities",
+    "transformed_n_step_q_learning_target",
     "vtrace",
 ]

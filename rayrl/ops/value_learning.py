@@ -1,4 +1,5 @@
-"""Q-learning targets, TD errors and the Huber loss (DQN: Mnih et al. 2015; double DQN: van Hasselt et al. 2016).
+"""Q-learning targets, TD errors and the Huber loss (DQN: Mnih et al. 2015; double DQN: van Hasselt et al. 2016;
+R2D2's transformed n-step targets: Kapturowski et al. 2019).
 
 Shapes: actions are on the last dimension, so every op works on a batch ``[B]`` of transitions and equally on
 time-major sequences ``[T, B]`` (R2D2): ``q`` tensors are ``[..., A]``, everything else is ``[...]``.
@@ -7,6 +8,9 @@ time-major sequences ``[T, B]`` (R2D2): ``q`` tensors are ``[..., A]``, everythi
 from __future__ import annotations
 
 import torch
+
+from rayrl.ops.returns import n_step_returns
+from rayrl.ops.transforms import signed_hyperbolic, signed_parabolic
 
 
 def q_learning_target(*, r_t: torch.Tensor, discount_t: torch.Tensor, q_t: torch.Tensor) -> torch.Tensor:
@@ -43,6 +47,46 @@ def double_q_learning_target(
     """
     a_t = q_t_selector.argmax(dim=-1, keepdim=True)
     return r_t + discount_t * q_t_value.gather(-1, a_t).squeeze(-1)
+
+
+def transformed_n_step_q_learning_target(
+    *,
+    r_t: torch.Tensor,
+    discount_t: torch.Tensor,
+    target_q_t: torch.Tensor,
+    selector_q_t: torch.Tensor,
+    n: int,
+    rescale_eps: float | None = 1e-3,
+) -> torch.Tensor:
+    """R2D2's n-step double Q-learning targets under value rescaling (Kapturowski et al. 2019, section 2.3, eq. 1;
+    rlax ``transformed_n_step_q_learning``), for every step of a time-major sequence ``[T, B]``::
+
+        target_t = h(sum_{k<m} (prod_{j<k} discount_{t+j}) r_{t+k}
+                     + (prod_{j<m} discount_{t+j}) h^{-1}(target_q_t[t+m-1](argmax_a selector_q_t[t+m-1](a))))
+
+    with ``m = min(n, T - t)``: the lookahead is truncated at the sequence's end and bootstraps from its last state,
+    as :func:`rayrl.ops.n_step_returns` (rlax ``n_step_bootstrapped_returns``). ``h`` is
+    :func:`rayrl.ops.signed_hyperbolic` and ``h^{-1}`` its inverse :func:`rayrl.ops.signed_parabolic` (Pohlen et al.
+    2018): the network learns ``h(Q)``, so targets are formed on ``h^{-1}`` of its values. The online network selects
+    the bootstrap action and the target network evaluates it (double Q).
+
+    Args:
+        r_t: ``[T, B]`` rewards of the transitions ``x_t -> x_{t+1}``.
+        discount_t: ``[T, B]`` discounts ``gamma (1 - terminated_t)``.
+        target_q_t: ``[T, B, A]`` target-network action values at ``x_{t+1}``.
+        selector_q_t: ``[T, B, A]`` online-network action values at ``x_{t+1}``, which pick the bootstrap action.
+        n: the number of steps, ``n >= 1``.
+        rescale_eps: ``h``'s ``eps`` (R2D2: 1e-3); None for no rescaling (plain n-step double Q-learning).
+
+    Returns:
+        ``[T, B]`` targets, in the network's (rescaled) units.
+    """
+    a_t = selector_q_t.argmax(dim=-1, keepdim=True)
+    v_t = target_q_t.gather(-1, a_t).squeeze(-1)
+    if rescale_eps is None:
+        return n_step_returns(r_t=r_t, discount_t=discount_t, v_t=v_t, n=n)
+    returns = n_step_returns(r_t=r_t, discount_t=discount_t, v_t=signed_parabolic(v_t, eps=rescale_eps), n=n)
+    return signed_hyperbolic(returns, eps=rescale_eps)
 
 
 def td_error(*, q_tm1: torch.Tensor, a_tm1: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
