@@ -122,6 +122,26 @@ def _compare_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _record_demos_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("record-demos", help="record expert episodes as a Minari dataset (R2D3's demos)",
+                       parents=[_common_flags()])
+    p.add_argument("--env", help="gymnasium id or package.module:ClassName (default with --checkpoint: its env)")
+    acting = p.add_mutually_exclusive_group(required=True)
+    acting.add_argument("--checkpoint", metavar="PATH", help="a trained agent's run or checkpoint, acting greedily")
+    acting.add_argument("--policy", metavar="MODULE:FUNCTION",
+                        help="a scripted or user policy: function(env) -> act, act(obs) -> action")
+    p.add_argument("--episodes", type=_positive_int, required=True, help="whole episodes to record")
+    p.add_argument("--out", required=True, metavar="NAME_OR_PATH",
+                   help="a Minari dataset id [NAMESPACE/]NAME-vVERSION (letters, digits, - and _), e.g. "
+                   "rayrl/cartpole-expert-v0, stored in $MINARI_DATASETS_PATH (default ~/.minari/datasets); or a "
+                   "directory path starting with /, . or ~")
+    p.add_argument("--seed", type=int, default=0, help="the first episode's reset seed; the others count up from it")
+    p.add_argument("--env-kwargs", type=_mapping, metavar="YAML",
+                   help="the env's constructor arguments as a YAML or JSON mapping, e.g. '{max_episode_steps: 200}'")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    return p
+
+
 def _positive_float(value: str) -> float:
     try:
         number = float(value)
@@ -143,19 +163,32 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
+def _mapping(value: str) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(value)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"use a mapping such as '{{max_episode_steps: 200}}', not {value!r}")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     start = time.time()
     parser = _Parser(prog="rayrl", description=__doc__,
                      epilog=f"algorithms: {', '.join(registry.names())}; 'rayrl COMMAND --help' for a command's flags")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {"train": _train_parser(sub), "tune": _tune_parser(sub), "evaluate": _evaluate_parser(sub),
-                "plot": _plot_parser(sub), "compare": _compare_parser(sub)}
+                "plot": _plot_parser(sub), "compare": _compare_parser(sub),
+                "record-demos": _record_demos_parser(sub)}
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's parser, so that the pointer is to that command's --help
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return {"train": train, "tune": study, "evaluate": evaluate, "plot": plot,
-                "compare": compare}[args.command](args, start)
+        return {"train": train, "tune": study, "evaluate": evaluate, "plot": plot, "compare": compare,
+                "record-demos": record_demos}[args.command](args, start)
     except RayrlError as e:
         if args.debug:
             traceback.print_exception(e)
@@ -335,6 +368,20 @@ def compare(args, start: float) -> int:
         return 130
     print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
     return 1 if len(failed) == len(results) else 0
+
+
+def record_demos(args, start: float) -> int:
+    """``rayrl record-demos``: episodes of a checkpoint or a policy, here and without Ray, as a Minari dataset."""
+    from rayrl.demos import record_demos
+
+    summary = record_demos(args.out, episodes=args.episodes, env=args.env, policy=args.policy,
+                           checkpoint=args.checkpoint, seed=args.seed, env_kwargs=args.env_kwargs,
+                           overwrite=args.overwrite)
+    where = f"Minari dataset {summary['dataset']!r} at" if summary["dataset"] else "Minari dataset"
+    print(f"rayrl: recorded {summary['episodes']} episodes, {summary['steps']:,} steps, mean return "
+          f"{summary['return_mean']:.2f} on {summary['env']} into {where} {summary['path']} "
+          f"({time.time() - start:.1f}s)")
+    return 0
 
 
 if __name__ == "__main__":
