@@ -2,7 +2,8 @@
 
 - :mod:`~rayrl.replay.sum_tree`: the vectorised sum tree behind prioritized sampling;
 - :mod:`~rayrl.replay.storage`: ring storage of any items, and frame-deduplicated Atari transitions;
-- :mod:`~rayrl.replay.buffers`: FIFO, uniform and prioritized sampling with a Reverb-style rate limiter.
+- :mod:`~rayrl.replay.buffers`: FIFO, uniform and prioritized sampling with a Reverb-style rate limiter;
+- :mod:`~rayrl.replay.sequence_adder`: R2D2's worker side, env steps cut into overlapping fixed-length sequences.
 """
 
 from rayrl.replay.buffers import (
@@ -14,6 +15,7 @@ from rayrl.replay.buffers import (
     Sampler,
     uniform_sampler,
 )
+from rayrl.replay.sequence_adder import SequenceAdder
 from rayrl.replay.storage import FrameStackStorage, Inserted, RingStorage, Storage, bytes_per_transition
 from rayrl.replay.sum_tree import SumTree
 
@@ -27,6 +29,7 @@ __all__ = [
     "ReplayBuffer",
     "RingStorage",
     "Sampler",
+    "SequenceAdder",
     "Storage",
     "SumTree",
     "bytes_per_transition",
