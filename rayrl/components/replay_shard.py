@@ -1,7 +1,8 @@
 """A replay shard: one :class:`~rayrl.replay.ReplayBuffer` behind the calls a Ray actor answers.
 
 Ape-X (Horgan et al. 2018, sec. 3) splits its replay into shards that actors write to and a learner samples from
-concurrently; DQN (Mnih et al. 2015) is the one-shard case. A plan makes the actor with
+concurrently; DQN (Mnih et al. 2015) is the one-shard case, and R2D2 (Kapturowski et al. 2019) shards its replay of
+sequences the same way. A plan makes the actor with
 ``ray.remote(ReplayShard).options(...).remote(shard_id, capacity, ...)``.
 
 Every call is a query that answers at once, never a wait (the buffer's rate limiter is polled, as in Reverb,
@@ -21,6 +22,7 @@ from rayrl.replay import (
     RateLimiter,
     ReplayBuffer,
     RingStorage,
+    SequenceStorage,
     uniform_sampler,
 )
 
@@ -30,8 +32,9 @@ class ReplayShard:
 
     Args:
         shard_id: returned with each sample, so the learner knows where to send the new priorities.
-        capacity: items (transitions) held; the oldest are overwritten first.
-        priority_exponent: alpha of proportional prioritized replay (Schaul et al. 2016); None for uniform replay.
+        capacity: items (transitions, or sequences) held; the oldest are overwritten first.
+        priority_exponent: alpha of proportional prioritized replay (Schaul et al. 2016; Ape-X 0.6, R2D2 0.9);
+            None for uniform replay.
         importance_exponent: beta, a constant or a schedule over the ``learner_step`` passed to ``sample``.
         min_size_to_sample: items stored before sampling may start (DQN's "learning starts").
         samples_per_insert: if set, sampled items per inserted item are held near this ratio, within
@@ -39,16 +42,24 @@ class ReplayShard:
         error_buffer: the slack of that ratio; larger than the largest batch of inserts or samples.
         frame_stack: stack depth S to store Atari frames once per transition (:class:`FrameStackStorage`);
             None stores any dict of arrays whole (:class:`RingStorage`).
+        sequence_period: the items are R2D2 sequences (:class:`~rayrl.replay.SequenceAdder`) whose starts are
+            this many steps apart: with ``frame_stack``, their overlapping frames are stored once
+            (:class:`SequenceStorage`); without, they are stored whole. None: the items are transitions.
         seed: of the sampling generator.
     """
 
     def __init__(self, shard_id: int, capacity: int, *, priority_exponent: float | None = None,
                  importance_exponent: float | LinearSchedule = 0.4, min_size_to_sample: int = 1,
                  samples_per_insert: float | None = None, error_buffer: float = 0.0,
-                 frame_stack: int | None = None, seed: int = 0):
+                 frame_stack: int | None = None, sequence_period: int | None = None, seed: int = 0):
         self.shard_id = shard_id
         self.priority_updates = 0  # items whose new priority arrived, stale ones included
-        storage = RingStorage(capacity) if frame_stack is None else FrameStackStorage(capacity, stack=frame_stack)
+        if frame_stack is None:
+            storage = RingStorage(capacity)
+        elif sequence_period is None:
+            storage = FrameStackStorage(capacity, stack=frame_stack)
+        else:
+            storage = SequenceStorage(capacity, stack=frame_stack, period=sequence_period)
         if priority_exponent is None:
             sampler = uniform_sampler(capacity)
         else:
@@ -63,7 +74,7 @@ class ReplayShard:
     def add(self, batch: Batch) -> bool:
         """Insert a batch (with an optional ``priority`` field); False if the rate limiter holds inserts back.
 
-        An empty batch is a no-op: a worker's call may close no transition (all cut by time limits).
+        An empty batch is a no-op: a worker's call may close no transition (all cut by time limits) or sequence.
         """
         num_items = self.buffer.storage.count_items(batch)
         if not self.buffer.can_insert(num_items):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from rayrl.components.replay_shard import ReplayShard
+from rayrl.replay import SequenceAdder
+from tests.replay.sequence_streams import EnvStreams, decode_frames
 
 
 def transitions(first_id: int, count: int, priority=None) -> dict[str, np.ndarray]:
@@ -64,6 +66,39 @@ def test_samples_per_insert_holds_back_the_side_that_runs_ahead():
     assert shard.sample(30) is not None and shard.sample(30) is None
     stats = shard.stats()
     assert (stats["inserts"], stats["samples"], stats["size"]) == (50, 50, 50)
+
+
+def sequence_batches(frame_stack: int | None, L: int = 6, period: int = 3) -> list[dict[str, np.ndarray]]:
+    """R2D2 sequences from 3 envs, each batch with initial priorities (its last step's reward, made positive)."""
+    streams = EnvStreams(3, 120, frame_stack=frame_stack, seed=0, episode_lengths=(5, 30))
+    adder = SequenceAdder(3, L, period, frame_stack)
+    batches = [adder.add(steps) for steps in streams.calls([4] + [8] * 14 + [4])]
+    return [{**batch, "priority": np.abs(batch["reward"][:, 0]).astype(np.float64) + 0.1} for batch in batches]
+
+
+@pytest.mark.parametrize("frame_stack", [4, None])
+def test_a_shard_of_sequences_samples_them_with_importance_weights(frame_stack):
+    shard = ReplayShard(0, capacity=30, priority_exponent=0.9, importance_exponent=0.6, frame_stack=frame_stack,
+                        sequence_period=3)
+    batches = sequence_batches(frame_stack)
+    assert len(batches[0]["mask"]) == 0  # nothing complete after 4 steps: an empty batch, no-op
+    for batch in batches:
+        assert shard.add(batch)
+    assert 20 < shard.size() <= 30  # short episodes: more frames a sequence, so frames may run out first
+    _, sample = shard.sample(16)
+    fields = set(batches[0]) - {"priority"}
+    assert fields <= set(sample)
+    (weight_key,) = set(sample) - fields - {"indices", "keys"}  # the importance weights, whatever their name
+    assert sample[weight_key].dtype == np.float32 and np.all((sample[weight_key] > 0) & (sample[weight_key] <= 1))
+    assert sample[weight_key].min() < 1  # the priorities differ
+    if frame_stack is None:
+        assert sample["obs"].shape == (16, 6, 3)
+    else:
+        assert sample["frames"].shape == (16, 3 + 6, 2, 3)
+        steps = decode_frames(sample["frames"][:, 3:])[..., 1]
+        np.testing.assert_array_equal(np.diff(steps, axis=1)[sample["mask"][:, 1:]], 1)  # each sequence's own steps
+    shard.update_priorities(sample["indices"], sample["keys"], np.full(16, 2.0))
+    assert shard.stats()["stale_priority_updates"] == 0
 
 
 @pytest.mark.usefixtures("ray_session")
