@@ -49,6 +49,24 @@ class QLearningConfig(CommonConfig):
         check(self.priority_exponent >= 0, "priority_exponent", self.priority_exponent, "use 0 or more")
         check(self.importance_exponent >= 0, "importance_exponent", self.importance_exponent, "use 0 or more")
 
+    def q_network(self, observation_space, action_space):
+        """The Q-network this algorithm learns and acts with: a feed-forward
+        :class:`~rayrl.models.q_network.QNetwork` here (R2D2's is recurrent)."""
+        from rayrl.models.q_network import QNetwork
+
+        return QNetwork(observation_space, action_space, self.hidden_sizes, self.dueling)
+
+    def actor_kwargs(self) -> dict[str, Any]:
+        """What the workers take beyond the env, model and seed: the n-step transitions' settings (R2D2's workers
+        take their sequences' instead)."""
+        return dict(n_step=self.n_step, gamma=self.gamma)
+
+    def loss_fn(self):
+        """The learner's loss: DQN's (Huber loss of n-step, optionally double, Q-learning TD errors)."""
+        from rayrl.algorithms.dqn.loss import dqn_loss
+
+        return functools.partial(dqn_loss, double_q=self.double_q)
+
 
 @dataclass(frozen=True)
 class AnnealedEpsilonConfig(QLearningConfig):
@@ -108,16 +126,14 @@ ANNEALED_VECTOR_PRESET = dict(
 
 
 def q_network_fn(config: QLearningConfig):
-    """The :class:`~rayrl.models.q_network.QNetwork` constructor for ``config``'s env, tried once here so that
+    """The Q-network constructor (:meth:`QLearningConfig.q_network`) for ``config``'s env, tried once here so that
     spaces the model cannot handle fail in one line, and the env's frame-stack depth (None unless Atari), with
     which replay stores each frame once."""
     # Imported here, not above: configs load without torch, so the CLI checks its input before torch and Ray start.
     from rayrl.envs import frame_stack_depth, make_env
-    from rayrl.models.q_network import QNetwork
 
     probe = make_env(config.env, env_kwargs=config.env_kwargs)
-    fn = functools.partial(QNetwork, probe.observation_space, probe.action_space, config.hidden_sizes,
-                           config.dueling)
+    fn = functools.partial(config.q_network, probe.observation_space, probe.action_space)
     frame_stack = frame_stack_depth(probe)
     probe.close()
     fn()
@@ -126,23 +142,24 @@ def q_network_fn(config: QLearningConfig):
 
 def start_learner(config: QLearningConfig):
     """The :class:`~rayrl.components.q_learner.QLearner` actor for ``config``'s env (online and target Q-network,
-    DQN's loss), and the env's frame-stack depth (see :func:`q_network_fn`)."""
-    from rayrl.algorithms.dqn.loss import dqn_loss
+    the config's loss), and the env's frame-stack depth (see :func:`q_network_fn`)."""
     from rayrl.components.learner import start_learner
     from rayrl.components.q_learner import QLearner
     from rayrl.models.q_network import OnlineAndTarget
 
     network_fn, frame_stack = q_network_fn(config)
     learner = start_learner(config, model_fn=lambda: OnlineAndTarget(network_fn()),
-                            loss_fn=functools.partial(dqn_loss, double_q=config.double_q), learner_cls=QLearner,
+                            loss_fn=config.loss_fn(), learner_cls=QLearner,
                             target_update_period=config.target_update_period)
     return learner, frame_stack
 
 
 def worker_kwargs(config: QLearningConfig, index: int, incarnation: int, **extra: Any) -> dict[str, Any]:
-    """:class:`~rayrl.components.transition_worker.TransitionWorker` arguments of worker ``index``: the env, model
-    and n-step settings every Q-learning plan passes, fresh seeds per incarnation, and the plan's ``extra``."""
+    """Worker arguments of worker ``index`` (:class:`~rayrl.components.transition_worker.TransitionWorker`, or
+    R2D2's :class:`~rayrl.components.sequence_worker.SequenceWorker`): the env, model and the config's
+    :meth:`~QLearningConfig.actor_kwargs` every Q-learning plan passes, fresh seeds per incarnation, and the plan's
+    ``extra``."""
     c = config
     return dict(env=c.env, env_kwargs=c.env_kwargs, num_envs=c.num_envs_per_worker, rollout_length=c.rollout_length,
-                hidden_sizes=c.hidden_sizes, dueling=c.dueling, n_step=c.n_step, gamma=c.gamma,
-                seed=c.seed + 1000 * index + 100_000 * incarnation, **extra)
+                hidden_sizes=c.hidden_sizes, dueling=c.dueling, seed=c.seed + 1000 * index + 100_000 * incarnation,
+                **c.actor_kwargs(), **extra)

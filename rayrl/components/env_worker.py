@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rayrl.core import Batch, EpisodeStats, PolicyCore, PublishedWeights
-from rayrl.envs import make_vector_env
+from rayrl.envs import AtariOptions, make_vector_env
 from rayrl.envs.vector import VectorEnv
 from rayrl.models.spaces import action_bounds
 
@@ -36,12 +36,13 @@ CoreState = dict[str, np.ndarray]
 """A recurrent core's state, one row per env (``state_h``, ``state_c``); empty for feed-forward cores."""
 
 
-def make_envs(env: str, num_envs: int, *, seed: int, env_kwargs: dict[str, Any] | None) -> VectorEnv:
+def make_envs(env: str, num_envs: int, *, seed: int, env_kwargs: dict[str, Any] | None,
+              atari: AtariOptions | None = None) -> VectorEnv:
     """A worker's training envs; also seeds torch (the model's first weights) and limits it to one thread, since
     workers are many and small and intra-op threads would fight over the cores."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    return make_vector_env(env, num_envs, seed=seed, training=True, env_kwargs=env_kwargs)
+    return make_vector_env(env, num_envs, seed=seed, training=True, env_kwargs=env_kwargs, atari=atari)
 
 
 class EnvWorker:

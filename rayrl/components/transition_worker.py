@@ -97,11 +97,12 @@ class EpsilonGreedyCore:
         return {}
 
     def select_action(self, inputs: Batch, state: CoreState, env_steps: int):
-        greedy = self.q_values(inputs, state).argmax(dim=-1).numpy()
-        return self.explore(greedy, env_steps), {}, state
+        q, state = self.q_values(inputs, state)
+        return self.explore(q.argmax(dim=-1).numpy(), env_steps), {}, state
 
-    def q_values(self, inputs: Batch, state: CoreState) -> torch.Tensor:
-        return self.model(torch.from_numpy(inputs["obs"]))
+    def q_values(self, inputs: Batch, state: CoreState) -> tuple[torch.Tensor, CoreState]:
+        """``(q [B, num_actions], next state)``."""
+        return self.model(torch.from_numpy(inputs["obs"])), state
 
     def explore(self, greedy: np.ndarray, env_steps: int) -> np.ndarray:
         """``greedy`` with each env's action replaced by a uniformly random one with its probability epsilon."""

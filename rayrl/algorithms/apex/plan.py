@@ -56,6 +56,10 @@ def shard_of(rank: int, turn: int, *, num_workers: int, num_shards: int) -> int:
 
 
 class ApexPlan(LearnerPlanState):
+    worker_cls: type = TransitionWorker
+    worker_extras: dict[str, Any] = {"initial_priorities": True}
+    """The workers' arguments beyond the family's: Ape-X's actors compute their transitions' initial priorities."""
+
     def __init__(self, config: ApexConfig):
         c = self.config = config
         self.learner, frame_stack = q_learning.start_learner(c)  # frame_stack: Atari frames are stored once
@@ -64,13 +68,13 @@ class ApexPlan(LearnerPlanState):
             ray.remote(num_cpus=0)(ReplayShard).remote(
                 s, c.buffer_size // S, priority_exponent=c.priority_exponent,
                 importance_exponent=c.importance_exponent, min_size_to_sample=max(1, c.learning_starts // S),
-                frame_stack=frame_stack, seed=c.seed + s)
+                frame_stack=frame_stack, seed=c.seed + s, **self._shard_kwargs())
             for s in range(S)
         ]
         self.epsilons = actor_epsilons(max(c.num_workers, c.max_workers) * c.num_envs_per_worker,
                                        base=c.epsilon_base, alpha=c.epsilon_alpha)
         self.workers = WorkerSet(self._worker_kwargs, c.num_workers, max_workers=c.max_workers,
-                                 worker_cls=TransitionWorker, num_cpus=c.worker_cpus,
+                                 worker_cls=self.worker_cls, num_cpus=c.worker_cpus,
                                  first_bundle=first_worker_bundle(c))
         ray.get(self.learner.connect_replay.remote(self.shards, batch_size=c.batch_size,
                                                    in_flight_per_shard=c.samples_in_flight_per_shard))
@@ -87,7 +91,11 @@ class ApexPlan(LearnerPlanState):
         # Each env stream is one of the paper's actors; indices of elastic workers past the last one wrap around.
         first = index * B % len(self.epsilons)
         return q_learning.worker_kwargs(c, index, incarnation, epsilon=tuple(self.epsilons[first:first + B]),
-                                        pull_period_steps=c.pull_period_steps, initial_priorities=True)
+                                        pull_period_steps=c.pull_period_steps, **self.worker_extras)
+
+    def _shard_kwargs(self) -> dict[str, Any]:
+        """The shards' arguments beyond Ape-X's (none: no rate limit, transitions or frame chunks stored)."""
+        return {}
 
     def train_step(self) -> dict[str, float]:
         """Drive workers and learner for ``report_seconds`` (the first report: until a worker's first sample is in);

@@ -19,13 +19,11 @@ restored).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import ray
 
 from rayrl.algorithms import q_learning
-from rayrl.algorithms.dqn.loss import dqn_loss
 from rayrl.algorithms.gorila.config import GorilaConfig
 from rayrl.components.async_plan import AsyncSGDPlan
 from rayrl.components.replay_batches import ReplayBatches
@@ -54,7 +52,7 @@ class GorilaPlan(AsyncSGDPlan):
         else:
             replay = dict(shards=self.shards, shard=index % len(self.shards))
         return q_learning.worker_kwargs(c, index, incarnation, epsilon=c.epsilon_schedule(),
-                                        loss_fn=functools.partial(dqn_loss, double_q=c.double_q),
+                                        loss_fn=c.loss_fn(),
                                         max_grad_norm=c.max_grad_norm,
                                         source_cls=ReplayBatches, batch_size=c.batch_size,
                                         target_update_period=c.target_update_period, **replay)
