@@ -38,9 +38,11 @@ def run_episodes(policy: Policy, *, env: str, env_kwargs: dict[str, Any] | None,
             if video_dir is not None:  # RecordVideo names the file at reset: f"{name_prefix}-episode-{i}"
                 environment.name_prefix = _video_prefix(policy.algo, env, seed + i)
             obs, _ = environment.reset(seed=seed + i)
-            total, steps, done = 0.0, 0, False
+            policy.reset()
+            total, steps, done, reward = 0.0, 0, False, 0.0
             while not done:
-                obs, reward, terminated, truncated, _ = environment.step(policy.act(obs, stochastic=stochastic))
+                action = policy.act(obs, stochastic=stochastic, prev_reward=reward)
+                obs, reward, terminated, truncated, _ = environment.step(action)
                 total, steps, done = total + float(reward), steps + 1, terminated or truncated
             returns.append(total)
             lengths.append(steps)

@@ -33,6 +33,10 @@ class Policy:
     Greedy by default: the action of highest value for a Q-network, the distribution's mode for an actor-critic;
     ``stochastic`` samples the actor-critic's distribution, or acts epsilon-greedily (``EVAL_EPSILON``) with a
     Q-network. Continuous actions are clipped to the action space's bounds, as the workers do.
+
+    A recurrent network (R2D2's) carries its state from one ``act`` to the next: call :meth:`reset` where an
+    episode starts, and pass each step the reward the previous action earned (``prev_reward``), which the network
+    reads with the previous action; a feed-forward network ignores both.
     """
 
     def __init__(self, algo: str, config: Any, model: nn.Module, observation_space: gym.Space,
@@ -40,26 +44,49 @@ class Policy:
         self.algo, self.config, self.model = algo, config, model.eval()
         self.observation_space, self.action_space = observation_space, action_space
         self._rng = np.random.default_rng(seed)
+        self.recurrent = hasattr(model, "initial_state")
+        self._prev_action: torch.Tensor | None = None  # a recurrent network's inputs from the last act
+        self._state: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def act(self, obs: Any, *, stochastic: bool = False) -> np.ndarray:
+    def reset(self) -> None:
+        """A new episode: a recurrent network starts again from its initial state, with no previous action."""
+        self._prev_action = self._state = None
+
+    def act(self, obs: Any, *, stochastic: bool = False, prev_reward: Any = 0.0) -> np.ndarray:
         batch = np.asarray(obs, dtype=self.observation_space.dtype)
         single = batch.shape == self.observation_space.shape
         if single:
             batch = batch[None]
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch))
-            if hasattr(self.model, "policy_params"):  # an actor-critic
+            if self.recurrent:
+                actions = self._epsilon_greedy(self._recurrent_q(x, prev_reward).argmax(dim=-1).numpy(), stochastic)
+                self._prev_action = torch.as_tensor(actions)
+            elif hasattr(self.model, "policy_params"):  # an actor-critic
                 params = self.model.policy_params(x)
                 distribution = self.model.distribution
                 actions = (distribution.sample(params) if stochastic else distribution.greedy(params)).numpy()
             else:
-                actions = self.model(x).argmax(dim=-1).numpy()
-                if stochastic:
-                    explore = self._rng.random(len(actions)) < EVAL_EPSILON
-                    actions = np.where(explore, self._rng.integers(self.action_space.n, size=len(actions)), actions)
+                actions = self._epsilon_greedy(self.model(x).argmax(dim=-1).numpy(), stochastic)
         if isinstance(self.action_space, gym.spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions[0] if single else actions
+
+    def _recurrent_q(self, obs: torch.Tensor, prev_reward: Any) -> torch.Tensor:
+        """A recurrent Q-network's values for ``obs`` from the state it kept; keeps the state after them."""
+        if self._state is None:
+            self._prev_action = torch.zeros(len(obs), dtype=torch.int64)
+            self._state = self.model.initial_state(len(obs))
+            prev_reward = 0.0
+        reward = torch.as_tensor(np.broadcast_to(np.asarray(prev_reward, np.float32), (len(obs),)).copy())
+        q, self._state = self.model.step(obs, self._prev_action, reward, self._state)
+        return q
+
+    def _epsilon_greedy(self, greedy: np.ndarray, stochastic: bool) -> np.ndarray:
+        if not stochastic:
+            return greedy
+        explore = self._rng.random(len(greedy)) < EVAL_EPSILON
+        return np.where(explore, self._rng.integers(self.action_space.n, size=len(greedy)), greedy)
 
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Load the acting network's weights (tensors or numpy arrays by parameter name, as a plan publishes them)."""
@@ -91,9 +118,7 @@ def make_policy(algo: str, config: Any, *, seed: int | None = None) -> Policy:
     observation_space, action_space = env.observation_space, env.action_space
     env.close()
     if isinstance(config, QLearningConfig):
-        from rayrl.models.q_network import QNetwork
-
-        model = QNetwork(observation_space, action_space, config.hidden_sizes, config.dueling)
+        model = config.q_network(observation_space, action_space)
     else:
         from rayrl.models.actor_critic import ActorCritic
 

@@ -85,7 +85,15 @@ def _a2c() -> Algorithm:
                      dict(ATARI_PRESET, sync=True))
 
 
-_ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "gorila": _gorila, "impala": _impala}
+def _r2d2() -> Algorithm:
+    from rayrl.algorithms.r2d2.config import ATARI_PRESET, VECTOR_PRESET, R2D2Config
+
+    return Algorithm("r2d2", R2D2Config, "rayrl.algorithms.r2d2.plan:R2D2Plan", VECTOR_PRESET, ATARI_PRESET,
+                     check_action_space="rayrl.models.spaces:check_discrete_action_space")
+
+
+_ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "gorila": _gorila, "impala": _impala,
+               "r2d2": _r2d2}
 
 
 def names() -> list[str]:

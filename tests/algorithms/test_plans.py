@@ -12,7 +12,7 @@ import torch
 
 from rayrl.checkpoint import load_state, save_state
 
-ALGOS = ["impala", "dqn", "apex", "a3c", "a2c", "gorila"]
+ALGOS = ["impala", "dqn", "apex", "a3c", "a2c", "gorila", "r2d2"]
 LEARNER_METRICS = {
     "impala": ("policy_loss", "value_loss", "entropy", "grad_norm", "lr"),
     "a3c": ("policy_loss", "value_loss", "entropy", "grad_norm", "lr", "staleness_mean"),
@@ -20,8 +20,9 @@ LEARNER_METRICS = {
     "dqn": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr"),
     "apex": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr"),
     "gorila": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr", "staleness_mean"),
+    "r2d2": ("loss", "q_mean", "td_error_abs", "grad_norm", "lr"),
 }
-ASYNC = {"impala", "apex"}  # workers act on weights older than the learner's: the plan reports the policy lag
+ASYNC = {"impala", "apex", "r2d2"}  # workers act on weights older than the learner's: the plan reports the policy lag
 
 
 def model_of(plan_state) -> dict[str, torch.Tensor]:
@@ -106,7 +107,7 @@ def test_policy_weights_are_the_acting_networks_newest_version(algo, make_plan, 
     assert weights.version <= max(result["learner_updates"], result.get("server_version", 0))
 
 
-@pytest.mark.parametrize("algo", ["dqn", "apex", "gorila"])
+@pytest.mark.parametrize("algo", ["dqn", "apex", "gorila", "r2d2"])
 def test_reports_and_checkpoints_come_while_the_replay_fills(algo, make_plan):
     plan = make_plan(algo, learning_starts=40_000)  # more than the first reports collect
     first = plan.train_step()
