@@ -1,4 +1,5 @@
-"""Environments: make_env() for gymnasium ids, Atari ids and "module:Class" user envs; VectorEnv to step many.
+"""Environments: make_env() for gymnasium ids, Atari and MiniGrid ids and "module:Class" user envs; VectorEnv to step
+many; scripted experts for demonstrations (rayrl.envs.experts).
 
 Importing this package registers rayrl's own envs with gymnasium (string entry points: nothing more is imported
 until one is made), so both `rayrl train --env rayrl/DeepSea-v0` and `gymnasium.make("rayrl/DeepSea-v0")` work:

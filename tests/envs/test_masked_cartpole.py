@@ -42,3 +42,17 @@ def test_its_time_limit_is_cartpole_v1s_500_steps():
         assert not terminated and truncated == (step == 500)
     assert (info["episode"]["r"], info["episode"]["l"]) == (500.0, 500)
 
+
+def test_cartpole_frames_draw_with_pygame_ce(monkeypatch):
+    # As rayrl evaluate --video sets them: no greeting, no complaints about a missing sound card or display.
+    for name in ("SDL_AUDIODRIVER", "SDL_VIDEODRIVER"):
+        monkeypatch.setenv(name, "dummy")
+    monkeypatch.setenv("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    assert pygame.IS_CE  # minigrid's pygame-ce, the one pyproject lists, owns the module
+    for env_id in ("CartPole-v1", "rayrl/MaskedCartPole-v1"):
+        env = make_env(env_id, seed=0, render_mode="rgb_array")
+        frame = env.render()
+        assert frame.shape == (400, 600, 3) and frame.dtype == np.uint8 and frame.min() < frame.max()
+        env.close()
