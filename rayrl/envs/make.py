@@ -1,4 +1,4 @@
-"""make_env(): one env from a gymnasium id, an Atari id, or a user's "package.module:ClassName"."""
+"""make_env(): one env from a gymnasium id (rayrl's own, Atari and MiniGrid ones too) or a user's "module:Class"."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import gymnasium as gym
 from gymnasium.wrappers import RecordEpisodeStatistics
 
 from rayrl.envs.atari import ATARI_ENTRY_POINT, AtariOptions, make_atari_env
+from rayrl.envs.minigrid_env import is_minigrid_id, is_minigrid_spec, make_minigrid_env, register_minigrid_envs
 from rayrl.errors import RayrlError, one_line
 
 ID_HELP = "(any gymnasium id or 'package.module:ClassName')"
@@ -27,8 +28,10 @@ def make_env(
     """Makes one env, wrapped so that each finished episode reports its real return and length.
 
     Args:
-      env_id: a registered gymnasium id ("CartPole-v1", "ALE/Pong-v5", "PongNoFrameskip-v4"...) or a user env class
-        as "package.module:ClassName" (a gymnasium.Env subclass, instantiated with `env_kwargs`).
+      env_id: a registered gymnasium id ("CartPole-v1", "ALE/Pong-v5", "PongNoFrameskip-v4",
+        "MiniGrid-KeyCorridorS3R3-v0", rayrl's "rayrl/MaskedCartPole-v1" and "rayrl/DeepSea-v0"...) or a user env
+        class as "package.module:ClassName" (a gymnasium.Env subclass, instantiated with `env_kwargs`). MiniGrid
+        envs observe their one-hot egocentric view as a flat uint8 Box (rayrl.envs.minigrid_env).
       seed: when given, the env is reset once here with this seed (and its action space seeded), so that it and
         every later `reset()` without a seed are reproducible.
       training: for Atari, turns on reward clipping and life loss as episode end (see AtariOptions); evaluation
@@ -69,9 +72,13 @@ def _construction_error(env_id: str, env_kwargs: dict[str, Any], error: Exceptio
 
 
 def _find_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registry entry for `env_id`; ale_py's ids are registered on first need, since importing it costs time."""
+    """The registry entry for `env_id`; ale_py's and minigrid's ids are registered on first need (importing either
+    costs time), minigrid's for ids with its prefixes and ale_py's for any other unknown id."""
     if env_id not in gym.registry:
-        _register_atari_envs()
+        if is_minigrid_id(env_id):
+            register_minigrid_envs()
+        else:
+            _register_atari_envs()
     if env_id not in gym.registry:
         matches = difflib.get_close_matches(env_id, list(gym.registry), n=1)
         suggestion = f"; did you mean {matches[0]!r}?" if matches else ""
@@ -85,6 +92,8 @@ def _make_registered_env(
     try:
         if spec.entry_point == ATARI_ENTRY_POINT:
             return make_atari_env(spec, training=training, options=atari, env_kwargs=env_kwargs)
+        if is_minigrid_spec(spec):
+            return make_minigrid_env(spec, env_kwargs)
         return RecordEpisodeStatistics(gym.make(spec, disable_env_checker=True, **env_kwargs))
     except gym.error.DependencyNotInstalled as error:  # e.g. Box2D for LunarLander, opencv for Atari
         raise RayrlError(f"env {spec.id!r} needs a package that is not installed: {error}") from error
