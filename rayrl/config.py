@@ -78,6 +78,10 @@ class CommonConfig:
         check(self.optimizer_eps > 0, "optimizer_eps", self.optimizer_eps, "use a positive epsilon")
         check(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "use a positive norm")
 
+    def check_env_spaces(self, observation_space, action_space) -> None:
+        """One-line errors, before Ray starts, for what this config needs of its env beyond the algorithm's
+        models (R2D3: demonstrations recorded in the same spaces); nothing here."""
+
     @property
     def learner_actors(self) -> int:
         """Actors of ``learner_cpus`` CPUs each: the learner, or a parameter server's shards."""

@@ -39,7 +39,7 @@ class RunSpec:
     restore: str | None
     """The checkpoint it continues from."""
     transition_bytes: int
-    """What a replay transition of its env costs, for the memory check."""
+    """What a replay item (a transition, an R2D2 sequence) of its env costs, for the memory check."""
 
 
 def prepare(algo_name: str | None, *, env: str | None = None, layers: list[Mapping[str, Any]] = (),
@@ -79,15 +79,18 @@ def prepare(algo_name: str | None, *, env: str | None = None, layers: list[Mappi
 
 def check_env(algo, config) -> int:
     """Build and reset the env once here, so a bad id, bad env_kwargs or an unsupported space fails before Ray
-    starts; returns what a replay transition of this env costs."""
+    starts; returns what a replay item of this env costs: a transition, or an R2D2 sequence, which adds
+    ``sequence_period`` new steps (its overlap with the one before is stored once)."""
     from rayrl.envs import frame_stack_depth, make_env
     from rayrl.replay import bytes_per_transition
 
     env = make_env(config.env, seed=config.seed, env_kwargs=config.env_kwargs)
     try:
         algo.check_spaces(env.observation_space, env.action_space)
+        config.check_env_spaces(env.observation_space, env.action_space)
         space = env.observation_space
-        return bytes_per_transition(space.shape, space.dtype, frame_stack=frame_stack_depth(env))
+        steps = getattr(config, "sequence_period", 1)
+        return steps * bytes_per_transition(space.shape, space.dtype, frame_stack=frame_stack_depth(env))
     finally:
         env.close()
 

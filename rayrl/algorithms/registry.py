@@ -92,8 +92,15 @@ def _r2d2() -> Algorithm:
                      check_action_space="rayrl.models.spaces:check_discrete_action_space")
 
 
+def _r2d3() -> Algorithm:
+    from rayrl.algorithms.r2d3.config import ATARI_PRESET, VECTOR_PRESET, R2D3Config
+
+    return Algorithm("r2d3", R2D3Config, "rayrl.algorithms.r2d3.plan:R2D3Plan", VECTOR_PRESET, ATARI_PRESET,
+                     check_action_space="rayrl.models.spaces:check_discrete_action_space")
+
+
 _ALGORITHMS = {"a2c": _a2c, "a3c": _a3c, "apex": _apex, "dqn": _dqn, "gorila": _gorila, "impala": _impala,
-               "r2d2": _r2d2}
+               "r2d2": _r2d2, "r2d3": _r2d3}
 
 
 def names() -> list[str]:

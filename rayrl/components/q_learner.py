@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rayrl.components.learner import Learner
-from rayrl.components.replay_feed import ReplayFeed
+from rayrl.components.replay_feed import DemoMixedFeed, ReplayFeed
 from rayrl.core import Batch, Weights
 
 
@@ -26,7 +26,7 @@ class QLearner(Learner):
     def __init__(self, *, target_update_period: int, **kwargs):
         super().__init__(batch_axis=0, **kwargs)
         self.target_update_period = target_update_period
-        self.feed: ReplayFeed | None = None
+        self.feed: ReplayFeed | DemoMixedFeed | None = None
 
     def update_from_replay(self, sample: tuple[int, Batch] | None):
         """``(metrics, weights, (shard_id, indices, keys, priorities))`` for a :class:`ReplayShard` sample."""
@@ -35,9 +35,14 @@ class QLearner(Learner):
         metrics, new_priorities = self._replay_update(sample)
         return metrics, self.get_weights(), new_priorities
 
-    def connect_replay(self, shards: Sequence[Any], *, batch_size: int, in_flight_per_shard: int) -> None:
-        """Sample these :class:`ReplayShard` actors from now on (see :class:`ReplayFeed`)."""
+    def connect_replay(self, shards: Sequence[Any], *, batch_size: int, in_flight_per_shard: int,
+                       demos: Any | None = None, demo_ratio: float = 0.0, seed: int = 0) -> None:
+        """Sample these :class:`ReplayShard` actors from now on (see :class:`ReplayFeed`), and with ``demos`` (a
+        shard of demonstrations) each batch element from it with probability ``demo_ratio`` (R2D3,
+        :class:`DemoMixedFeed`)."""
         self.feed = ReplayFeed(shards, batch_size=batch_size, in_flight_per_shard=in_flight_per_shard)
+        if demos is not None:
+            self.feed = DemoMixedFeed(self.feed, demos, demo_ratio=demo_ratio, seed=seed)
 
     def train_from_replay(self, num_updates: int, max_seconds: float = math.inf):
         """Up to ``num_updates`` updates on batches from the connected shards, each batch's priorities sent back to

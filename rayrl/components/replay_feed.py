@@ -2,15 +2,18 @@
 
 Ape-X's learner (Horgan et al. 2018, sec. 3) samples from replay with prefetching and sends each batch's new
 priorities back to the shard it came from. Run inside the learner actor, batches travel shard -> learner and
-priorities learner -> shard directly, without a round trip through the plan for every update.
+priorities learner -> shard directly, without a round trip through the plan for every update. R2D3 mixes a
+demonstration shard into every batch (:class:`DemoMixedFeed`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from typing import Any, Sequence
 
+import numpy as np
 import ray
 
 from rayrl.core import Batch
@@ -67,3 +70,50 @@ class ReplayFeed:
             while self._in_flight[shard] < self.in_flight_per_shard:
                 self._requests[actor.sample.remote(self.batch_size, learner_step)] = shard
                 self._in_flight[shard] += 1
+
+
+class DemoMixedFeed:
+    """R2D3's batches (Paine et al. 2019, sec. 3): each element drawn from the demonstrations' replay with
+    probability ``demo_ratio``, otherwise from the agent's (a :class:`ReplayFeed`).
+
+    A batch takes ``k ~ Binomial(batch_size, demo_ratio)`` demonstration sequences in place of as many of the agent
+    batch's, sampled from the demonstration shard by their own priorities (the request for the next batch's are
+    kept in flight); the learner's new priorities go back to both replays, each to its own items. ``next`` hands
+    out a token in place of a shard id, which :meth:`update_priorities` takes back.
+    """
+
+    def __init__(self, feed: ReplayFeed, demos: Any, *, demo_ratio: float, seed: int):
+        self.feed = feed
+        self.demos = demos
+        self.demo_ratio = demo_ratio
+        self._rng = np.random.default_rng(seed)
+        self._tokens = itertools.count()
+        self._mixed: dict[int, tuple[int, int]] = {}  # token -> (agent shard, demonstration rows at the end)
+        self._next_demos = self._request(0)
+
+    def next(self, learner_step: int, *, deadline: float = math.inf) -> tuple[int, Batch] | None:
+        sample = self.feed.next(learner_step, deadline=deadline)
+        if sample is None:
+            return None
+        shard, batch = sample
+        num_demos, request = self._next_demos
+        self._next_demos = self._request(learner_step)
+        if num_demos:
+            _, demos = ray.get(request)
+            kept = len(batch["indices"]) - num_demos
+            batch = {name: np.concatenate([value[:kept], demos[name]]) for name, value in batch.items()}
+        token = next(self._tokens)
+        self._mixed[token] = (shard, num_demos)
+        return token, batch
+
+    def update_priorities(self, token: int, indices, keys, priorities) -> None:
+        """The batch's new priorities: the agent's rows to their shard, the demonstrations' to theirs."""
+        shard, num_demos = self._mixed.pop(token)
+        kept = len(indices) - num_demos
+        self.feed.update_priorities(shard, indices[:kept], keys[:kept], priorities[:kept])
+        if num_demos:
+            self.demos.update_priorities.remote(indices[kept:], keys[kept:], priorities[kept:])
+
+    def _request(self, learner_step: int) -> tuple[int, ray.ObjectRef | None]:
+        num_demos = int(self._rng.binomial(self.feed.batch_size, self.demo_ratio))
+        return num_demos, self.demos.sample.remote(num_demos, learner_step) if num_demos else None

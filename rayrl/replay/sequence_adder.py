@@ -205,3 +205,32 @@ class SequenceAdder:
         empty["mask"] = np.zeros((0, L), bool)
         empty.update({name: np.zeros((0, state_size), np.float32) for name in ("state_h", "state_c")})
         return empty
+
+
+def episode_sequences(episodes: list[Batch], *, sequence_length: int, period: int, frame_stack: int | None,
+                      state_size: int) -> Batch:
+    """The sequences of whole recorded episodes (R2D3's demonstrations, as :func:`rayrl.demos.load_demos` reads
+    them: ``obs [T + 1, ...]``, ``action``, ``reward``, ``terminated``, ``truncated`` ``[T]``), in the items'
+    format, with zero start states: a demonstration carries no recurrent state, so the learner's burn-in refreshes
+    it (Paine et al. 2019). An episode that ends neither terminated nor truncated (recording stopped) counts as cut
+    by a time limit, so its last observation is bootstrapped from.
+    """
+    adder = SequenceAdder(1, sequence_length, period, frame_stack)
+    items = []
+    for episode in episodes:
+        obs, action, reward = episode["obs"], episode["action"], np.asarray(episode["reward"], np.float32)
+        T = len(action)
+        terminated = np.asarray(episode["terminated"], bool)
+        truncated = np.asarray(episode["truncated"], bool) | (np.arange(T) == T - 1) & ~terminated
+        first = np.zeros((T + 1, 1), bool)
+        first[[0, T]] = True
+        cut = np.argwhere(truncated & ~terminated).reshape(-1, 1)
+        state = np.zeros((T, 1, state_size), np.float32)
+        items.append(adder.add({
+            "obs": obs[:, None], "first": first, "action": action[:, None], "reward": reward[:, None],
+            "terminated": terminated[:, None], "truncated": truncated[:, None],
+            "prev_action": np.concatenate([np.zeros_like(action[:1]), action[:-1]])[:, None],
+            "prev_reward": np.concatenate([[0.0], reward[:-1]]).astype(np.float32)[:, None],
+            "state_h": state, "state_c": state, "final_obs": obs[cut[:, 0] + 1],
+            "final_at": np.concatenate([cut, np.zeros_like(cut)], axis=1)}))
+    return {name: np.concatenate([item[name] for item in items]) for name in items[0]}

@@ -77,7 +77,8 @@ class ApexPlan(LearnerPlanState):
                                  worker_cls=self.worker_cls, num_cpus=c.worker_cpus,
                                  first_bundle=first_worker_bundle(c))
         ray.get(self.learner.connect_replay.remote(self.shards, batch_size=c.batch_size,
-                                                   in_flight_per_shard=c.samples_in_flight_per_shard))
+                                                   in_flight_per_shard=c.samples_in_flight_per_shard,
+                                                   **self._feed_kwargs(frame_stack)))
         self.progress = Progress()
         self._outputs: Counter[int] = Counter()  # outputs inserted, per worker index
         self._learner_calls: dict[ray.ObjectRef, list[ray.ObjectRef]] = {}  # metrics ref -> [updates, weights] refs
@@ -95,6 +96,10 @@ class ApexPlan(LearnerPlanState):
 
     def _shard_kwargs(self) -> dict[str, Any]:
         """The shards' arguments beyond Ape-X's (none: no rate limit, transitions or frame chunks stored)."""
+        return {}
+
+    def _feed_kwargs(self, frame_stack: int | None) -> dict[str, Any]:
+        """The learner's replay feed's arguments beyond the shards (none: batches from the shards alone)."""
         return {}
 
     def train_step(self) -> dict[str, float]:
