@@ -47,7 +47,7 @@ def make_envs(env: str, num_envs: int, *, seed: int, env_kwargs: dict[str, Any] 
 
 class EnvWorker:
     """Steps ``envs`` with ``core``'s actions for ``rollout_length`` steps per :meth:`sample` call; a subclass
-    chooses the core and overrides :meth:`write`, which turns the recorded steps into the call's output.
+    chooses the core and sets (or overrides) :meth:`write`, which turns the recorded steps into the call's output.
 
     Plain Python: a plan makes an actor of a subclass with ``ray.remote(cls)``; tests use it directly.
     """
