@@ -84,7 +84,9 @@ def record_demos(out: str | os.PathLike, *, episodes: int, env: str | None = Non
       episodes: how many episodes, 1 or more.
       env: the env id (:func:`rayrl.envs.make_env`); with ``checkpoint`` it defaults to the agent's training env.
       policy: ``"package.module:function"`` or the function itself: ``function(env) -> act`` and
-        ``act(obs) -> action``; the function gets the env, so a scripted expert can read ``env.unwrapped``.
+        ``act(obs) -> action``; the function gets the env, so a scripted expert can read ``env.unwrapped``. An
+        ``act`` with memory may also have ``reset()``, called where each episode starts, and ``observe(reward)``,
+        called after each step.
       checkpoint: a trained agent's run or checkpoint directory instead, acting greedily
         (:func:`rayrl.policy.load_policy`); the env must have the spaces it was trained on.
       env_kwargs: the env's constructor arguments; with ``checkpoint`` and its training env they default to the
@@ -114,7 +116,8 @@ def record_demos(out: str | os.PathLike, *, episodes: int, env: str | None = Non
         env = env or agent.config.env
         if env_kwargs is None and env == agent.config.env:
             env_kwargs = agent.config.env_kwargs
-        make_act, label = (lambda _: agent.act), f"{agent.algo} checkpoint {Path(checkpoint).expanduser().absolute()}"
+        where = Path(checkpoint).expanduser().absolute()
+        make_act, label = (lambda _: _AgentAct(agent)), f"{agent.algo} checkpoint {where}"
     elif env is None:
         raise RayrlError("name the env to record in (--env ENV); only a checkpoint knows its own")
     else:
@@ -261,12 +264,33 @@ def _write(environment: gym.Env, act: Act, label: str, target: Path, dataset_id:
     return returns, steps
 
 
+class _AgentAct:
+    """A checkpoint's greedy policy as an ``act`` with memory: a recurrent network's state runs through each
+    episode, with the reward each action earned."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+        self.reward = 0.0
+
+    def __call__(self, obs: Any) -> Any:
+        return self.policy.act(obs, prev_reward=self.reward)
+
+    def reset(self) -> None:
+        self.policy.reset()
+        self.reward = 0.0
+
+    def observe(self, reward: float) -> None:
+        self.reward = reward
+
+
 def _episode(environment: gym.Env, act: Act, label: str, index: int, seed: int):
     """One whole episode, reset with ``seed``, as a Minari EpisodeBuffer."""
     from minari.data_collector import EpisodeBuffer
 
     observation_space, action_space = environment.observation_space, environment.action_space
     obs, _ = environment.reset(seed=seed)
+    if hasattr(act, "reset"):
+        act.reset()
     observations, actions, rewards, terminations, truncations = [obs], [], [], [], []
     done = False
     while not done:
@@ -278,6 +302,8 @@ def _episode(environment: gym.Env, act: Act, label: str, index: int, seed: int):
             raise RayrlError(f"policy {label} gave the action {action!r}{where}, which is not in the env's action "
                              f"space {action_space}")
         obs, reward, terminated, truncated, _ = environment.step(action)
+        if hasattr(act, "observe"):
+            act.observe(float(reward))
         observations.append(obs)
         actions.append(np.asarray(action, dtype=action_space.dtype))
         rewards.append(float(reward))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import torch
 import pytest
 
 from rayrl.cli import main
@@ -176,6 +177,32 @@ def test_rayrl_record_demos_with_a_checkpoint_acts_greedily_in_its_training_env(
     code, _, err = rayrl("record-demos", "--checkpoint", str(tmp_path / "run"), "--env", "Acrobot-v1",
                          "--episodes", "1", "--out", "acrobot-v0")
     assert code == 2 and err.count("\n") == 1 and "other spaces" in err, err
+
+
+def test_a_recurrent_checkpoint_records_with_its_memory_running_through_each_episode(tmp_path):
+    from rayrl.algorithms import registry
+    from rayrl.checkpoint import save_state
+    from rayrl.config import build_config
+    from rayrl.policy import make_policy
+
+    config = build_config(registry.get("r2d2").config_cls, {"env": "CartPole-v1", "hidden_sizes": [16],
+                                                              "lstm_size": 16, "dueling": False})
+    policy = make_policy("r2d2", config, seed=1)  # an untrained network whose actions here hang on its memory
+    with torch.no_grad():  # make them hang on it more: a stronger recurrence, a louder previous reward
+        policy.model.core.lstm.weight_hh_l0.mul_(4.0)
+        policy.model.core.lstm.weight_ih_l0[:, -1].mul_(50.0)
+    online = {f"online.{name}": value for name, value in policy.model.state_dict().items()}
+    save_state({"algo": "r2d2", "config": config.to_dict(), "plan": {"learner": {"model": online}}},
+               tmp_path / "run" / "checkpoint_000000")
+    record_demos(tmp_path / "r2d2", episodes=2, checkpoint=tmp_path / "run")
+    for demo in load_demos(tmp_path / "r2d2", **SPACES):
+        policy.reset()  # replay the episode through the network: each action from the state of all before it
+        rewards = np.concatenate([[0.0], demo["reward"][:-1]])
+        actions = [policy.act(obs, prev_reward=reward) for obs, reward in zip(demo["obs"][:-1], rewards)]
+        np.testing.assert_array_equal(demo["action"], actions)
+        policy.reset()
+        forgetful = [policy.act(obs) for obs in demo["obs"][:-1]]  # no previous reward: other actions
+        assert not np.array_equal(demo["action"], forgetful)
 
 
 @pytest.mark.parametrize("args, needles", [

@@ -68,8 +68,8 @@ class Learner:
 
     Batches are joined by ``join`` (rollouts: ``join_rollouts``), or by concatenating every field along
     ``batch_axis`` (1 for time-major batches ``[T, B, ...]``, 0 for transitions); each update counts its samples by
-    ``reward``, the field every batch has (one per env step, transition or sequence); ``lr`` decays linearly to 0 over ``lr_anneal_samples`` trained samples
-    (0 keeps it constant), as in A3C and IMPALA.
+    ``reward``, the field every batch has (one per env step, transition or sequence); ``lr`` decays linearly to 0
+    over ``lr_anneal_samples`` trained samples (0 keeps it constant), as in A3C and IMPALA.
     """
 
     def __init__(

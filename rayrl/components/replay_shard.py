@@ -84,7 +84,8 @@ class ReplayShard:
         return True
 
     def sample(self, batch_size: int, learner_step: int = 0) -> tuple[int, Batch] | None:
-        """``(shard_id, batch)`` with ``importance_weight``, ``indices`` and ``keys``, or None if sampling is held back."""
+        """``(shard_id, batch)`` with ``importance_weight``, ``indices`` and ``keys``, or None if sampling is held
+        back."""
         batch = self.buffer.sample(batch_size, learner_step=learner_step)
         return None if batch is None else (self.shard_id, batch)
 

@@ -263,7 +263,8 @@ class ReplayBuffer:
         self.rate_limiter.inserts += len(inserted.slots)
 
     def sample(self, batch_size: int, *, learner_step: int = 0) -> Batch | None:
-        """A batch of ``batch_size`` items with ``importance_weight``, ``indices`` and ``keys``, or None if not allowed now.
+        """A batch of ``batch_size`` items with ``importance_weight``, ``indices`` and ``keys``, or None if not
+        allowed now.
 
         ``learner_step`` drives the sampler's importance-exponent schedule.
         """

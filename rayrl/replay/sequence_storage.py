@@ -2,7 +2,8 @@
 
 R2D2 (Kapturowski et al. 2019, sec. 2.3) replays sequences of L = 80 steps starting every period = 40 steps of an
 episode: consecutive sequences of a stream share L - period steps, so items stored whole would cost about two frames
-per step (eight as whole stacks of 4). The paper's replay holds 10^5 sequences, 4M observations: one frame a step. This storage keeps that contract (:class:`~rayrl.replay.storage.Storage`: slots, keys, ``Inserted``,
+per step (eight as whole stacks of 4). The paper's replay holds 10^5 sequences, 4M observations: one frame a step.
+This storage keeps that contract (:class:`~rayrl.replay.storage.Storage`: slots, keys, ``Inserted``,
 evictions) for the items of :class:`~rayrl.replay.sequence_adder.SequenceAdder` with a frame stack S, C = S - 1::
 
     frames       [K, C + L, H, W] uint8  the older C frames of the first step's stack, then each step's newest frame
