@@ -34,6 +34,7 @@ class A3CConfig(AsyncSGDConfig, ActorCriticConfig):
 # Classic control: a small network, Adam, and a few workers of several envs each for this 2-core machine.
 VECTOR_PRESET = dict(
     hidden_sizes=(64, 64),
+    lstm_size=64,  # with use_lstm, as IMPALA's classic-control preset
     num_workers=2,
     num_envs_per_worker=16,
     rollout_length=10,
