@@ -1,6 +1,6 @@
 """The actor-critic family's recurrent option (use_lstm): the loss's unroll over a rollout against a plain
 step-by-step loop and the worker's own behaviour, joined rollouts, IMPALA and A3C plans training the LSTM (IMPALA
-learning CartPole)."""
+learning CartPole), and a recurrent actor-critic checkpoint acting with memory."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ import numpy as np
 import pytest
 import torch
 
+import rayrl
 from rayrl.algorithms.a3c.config import A3CConfig
 from rayrl.algorithms.actor_critic import evaluate_rollout
 from rayrl.algorithms.impala.config import ImpalaConfig
+from rayrl.checkpoint import save_state
 from rayrl.components.rollout_worker import RolloutWorker, join_rollouts
 from rayrl.config import build_config
 from rayrl.core import PublishedWeights
 from rayrl.errors import RayrlError
+from rayrl.policy import make_policy
 
 FRAMES = "tests.envs.dummy_env:FramesEnv"  # episodes of 1 to 4 steps, ended by termination or a time limit at random
+COUNTDOWN = "tests.envs.dummy_env:CountdownEnv"  # ten actions
 
 
 @pytest.fixture(autouse=True)
@@ -139,6 +143,42 @@ def test_impala_with_an_lstm_learns_cartpole(make_plan):
         if not math.isnan(result["episode_return_mean"]):
             best = max(best, result["episode_return_mean"])
     assert best >= 150, f"mean return over the last 100 episodes only reached {best:.1f}"
+
+
+def test_a_recurrent_actor_critic_checkpoint_acts_with_memory_and_resets_between_episodes(tmp_path):
+    config = build_config(ImpalaConfig, {"env": COUNTDOWN, "hidden_sizes": [16], "use_lstm": True, "lstm_size": 16})
+    weights = random_weights(make_policy("impala", config).model, seed=0)
+    weights["policy.bias"].zero_()  # the actions follow the features, not one favourite
+    save_state({"algo": "impala", "config": config.to_dict(), "plan": {"learner": {"model": weights}}},
+               tmp_path / "checkpoint_000000")
+    policy = rayrl.load_policy(tmp_path, seed=0)
+    obs = np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)
+    prev_reward = np.concatenate([[0.0], np.arange(7)]).astype(np.float32)
+    policy.reset()
+    actions = [int(policy.act(o, prev_reward=r)) for o, r in zip(obs, prev_reward)]
+    with torch.no_grad():  # the whole episode in one unroll, from a zero state, no previous action or reward
+        params, _, _ = policy.model(torch.from_numpy(obs)[:, None], torch.tensor([0] + actions[:-1])[:, None],
+                                    torch.from_numpy(prev_reward)[:, None], policy.model.initial_state(1))
+    assert actions == params[:, 0].argmax(-1).tolist()  # greedy: the distribution's mode
+    memoryless = []
+    for o in obs:
+        policy.reset()
+        memoryless.append(int(policy.act(o)))
+    assert memoryless[0] == actions[0] and memoryless != actions
+    policy.reset()
+    sampled = [int(policy.act(obs[0], stochastic=True)) for _ in range(30)]
+    assert len(set(sampled)) > 1
+
+
+def test_a_recurrent_gaussian_policy_keeps_its_actions_to_the_bounds():
+    config = build_config(ImpalaConfig, {"env": "Pendulum-v1", "hidden_sizes": [16], "use_lstm": True,
+                                         "lstm_size": 16})
+    policy = make_policy("impala", config, seed=0)
+    policy.set_weights(random_weights(policy.model, seed=1))
+    policy.reset()
+    actions = np.stack([policy.act(np.zeros((5, 3), np.float32), stochastic=True, prev_reward=-1.0)
+                        for _ in range(4)])
+    assert actions.shape == (4, 5, 1) and np.all(np.abs(actions) <= 2.0) and np.unique(actions).size > 10
 
 
 @pytest.mark.parametrize("config_cls", [ImpalaConfig, A3CConfig])
