@@ -133,8 +133,8 @@ def test_plans_train_a_recurrent_actor_critic(algo, make_plan):
 
 
 def test_impala_with_an_lstm_learns_cartpole(make_plan):
-    """A short learning check with the classic-control preset (its lstm_size); measured in about 30-55 s on 2 shared
-    cores."""
+    """A short learning check with the classic-control preset (its lstm_size and reward_scale): 150 took about 200
+    updates, 3-4 s of training, on 2 shared cores."""
     plan = make_plan("impala", use_lstm=True)
     deadline = time.time() + 90
     best = -math.inf
