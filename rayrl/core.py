@@ -22,8 +22,19 @@ store moves them without copies and a learner can concatenate rollouts along B. 
                                         episode (Pardo et al. 2018, "Time Limits in Reinforcement Learning")
     final_at    [K, 2]  int64           the (t, b) of each final observation's step
 
+A recurrent actor-critic's rollout (``use_lstm``) also carries what the learner needs to re-run its core over the T
+steps and the bootstrap step exactly as the worker ran it::
+
+    first       [T + 1, B]  bool        obs[t] starts an episode: the core's state is reset to zeros before step t
+    prev_action [T + 1, B, *action_shape], prev_reward [T + 1, B] float32
+                                        the core's inputs with obs[t]: the action before it and its reward (0 where
+                                        obs[t] starts an episode), for obs[T] too
+    state_h     [B, H]  float32         the core's state before step 0 (zeros where obs[0] starts an episode), and
+    state_c     [B, H]  float32         its cell state: the later states follow from re-running the core
+
 and is stamped with the ``policy_version`` of the weights that produced it. Rollouts are joined along B with
-``rayrl.components.rollout_worker.join_rollouts``, which also shifts ``final_at``'s env indices. Finished episodes are reported
+``rayrl.components.rollout_worker.join_rollouts``, which also shifts ``final_at``'s env indices (and joins a
+recurrent rollout's ``[B, H]`` states along their first axis). Finished episodes are reported
 beside the rollout as :class:`EpisodeStats` (whole-game, unclipped returns), so a plan can log them without
 fetching the rollout itself.
 

@@ -34,9 +34,9 @@ class Policy:
     ``stochastic`` samples the actor-critic's distribution, or acts epsilon-greedily (``EVAL_EPSILON``) with a
     Q-network. Continuous actions are clipped to the action space's bounds, as the workers do.
 
-    A recurrent network (R2D2's) carries its state from one ``act`` to the next: call :meth:`reset` where an
-    episode starts, and pass each step the reward the previous action earned (``prev_reward``), which the network
-    reads with the previous action; a feed-forward network ignores both.
+    A recurrent network (R2D2's, or an actor-critic's with ``use_lstm``) carries its state from one ``act`` to the
+    next: call :meth:`reset` where an episode starts, and pass each step the reward the previous action earned
+    (``prev_reward``), which the network reads with the previous action; a feed-forward network ignores both.
     """
 
     def __init__(self, algo: str, config: Any, model: nn.Module, observation_space: gym.Space,
@@ -59,28 +59,31 @@ class Policy:
             batch = batch[None]
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch))
-            if self.recurrent:
-                actions = self._epsilon_greedy(self._recurrent_q(x, prev_reward).argmax(dim=-1).numpy(), stochastic)
-                self._prev_action = torch.as_tensor(actions)
-            elif hasattr(self.model, "policy_params"):  # an actor-critic
-                params = self.model.policy_params(x)
+            if hasattr(self.model, "distribution"):  # an actor-critic
+                params = (self._recurrent_step(self.model.policy_step, x, prev_reward) if self.recurrent
+                          else self.model.policy_params(x))
                 distribution = self.model.distribution
                 actions = (distribution.sample(params) if stochastic else distribution.greedy(params)).numpy()
             else:
-                actions = self._epsilon_greedy(self.model(x).argmax(dim=-1).numpy(), stochastic)
+                q = self._recurrent_step(self.model.step, x, prev_reward) if self.recurrent else self.model(x)
+                actions = self._epsilon_greedy(q.argmax(dim=-1).numpy(), stochastic)
+            if self.recurrent:  # before clipping, as the workers feed it
+                self._prev_action = torch.as_tensor(actions)
         if isinstance(self.action_space, gym.spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions[0] if single else actions
 
-    def _recurrent_q(self, obs: torch.Tensor, prev_reward: Any) -> torch.Tensor:
-        """A recurrent Q-network's values for ``obs`` from the state it kept; keeps the state after them."""
+    def _recurrent_step(self, step: Any, obs: torch.Tensor, prev_reward: Any) -> torch.Tensor:
+        """``step`` (a recurrent network's ``step`` or ``policy_step``) for ``obs`` from the state it kept: its output
+        (Q-values or policy parameters); keeps the state after it."""
         if self._state is None:
-            self._prev_action = torch.zeros(len(obs), dtype=torch.int64)
+            dtype = torch.float32 if isinstance(self.action_space, gym.spaces.Box) else torch.int64
+            self._prev_action = torch.zeros((len(obs),) + self.action_space.shape, dtype=dtype)
             self._state = self.model.initial_state(len(obs))
             prev_reward = 0.0
         reward = torch.as_tensor(np.broadcast_to(np.asarray(prev_reward, np.float32), (len(obs),)).copy())
-        q, self._state = self.model.step(obs, self._prev_action, reward, self._state)
-        return q
+        out, self._state = step(obs, self._prev_action, reward, self._state)
+        return out
 
     def _epsilon_greedy(self, greedy: np.ndarray, stochastic: bool) -> np.ndarray:
         if not stochastic:
@@ -120,9 +123,7 @@ def make_policy(algo: str, config: Any, *, seed: int | None = None) -> Policy:
     if isinstance(config, QLearningConfig):
         model = config.q_network(observation_space, action_space)
     else:
-        from rayrl.models.actor_critic import ActorCritic
-
-        model = ActorCritic(observation_space, action_space, config.hidden_sizes)
+        model = config.actor_critic(observation_space, action_space)
     return Policy(algo, config, model, observation_space, action_space, seed)
 
 

@@ -183,3 +183,90 @@ def test_joined_rollouts_shift_the_env_index_of_final_observations():
         np.testing.assert_array_equal(joined["obs"][t, b], source["obs"][t, env])
     np.testing.assert_array_equal(joined["final_at"][:, 1], [0, 1, 0, 1, 2, 3, 2, 3])
     assert join_rollouts([first]) is first
+
+
+# A recurrent actor-critic (lstm_size): the rollout carries the core's inputs and its state at the first step.
+
+H = 8
+
+
+def recurrent_weights(worker: RolloutWorker, seed: int) -> PublishedWeights:
+    """Random weights of the worker's recurrent model, large enough that its policy is far from uniform."""
+    generator = torch.Generator().manual_seed(seed)
+    return PublishedWeights(0, [{name: (0.5 * torch.randn(value.shape, generator=generator)).numpy()
+                                 for name, value in worker.model.state_dict().items()}])
+
+
+@pytest.mark.parametrize("env, obs_shape, action_shape, action_dtype, num_params",
+                         [("CartPole-v1", (4,), (), np.int64, 2), ("Pendulum-v1", (3,), (1,), np.float32, 2)])
+def test_recurrent_rollout_has_the_documented_keys_shapes_and_dtypes(env, obs_shape, action_shape, action_dtype,
+                                                                    num_params):
+    rollout, _ = make_worker(env, lstm_size=H).sample()
+    expected = {
+        "obs": ((T + 1, B, *obs_shape), np.float32),
+        "first": ((T + 1, B), np.bool_),
+        "action": ((T, B, *action_shape), action_dtype),
+        "reward": ((T, B), np.float32),
+        "terminated": ((T, B), np.bool_),
+        "truncated": ((T, B), np.bool_),
+        "prev_action": ((T + 1, B, *action_shape), action_dtype),
+        "prev_reward": ((T + 1, B), np.float32),
+        "state_h": ((B, H), np.float32),
+        "state_c": ((B, H), np.float32),
+        "behaviour": ((T, B, num_params), np.float32),
+        "final_obs": ((0, *obs_shape), np.float32),
+        "final_at": ((0, 2), np.int64),
+    }
+    assert {k: (v.shape, v.dtype) for k, v in rollout.items()} == expected
+    assert rollout["first"][0].all() and not rollout["state_h"].any() and not rollout["state_c"].any()
+
+
+@pytest.mark.parametrize("env, episode_starts", [("CartPole-v1", 3), ("Pendulum-v1", 0)])  # Pendulum: 200 steps
+def test_a_recurrent_rollout_starts_from_the_worker_s_state_and_inputs_where_the_last_one_ended(env, episode_starts):
+    """A plain step-by-step loop of the model over each rollout, from its stored state and with the inputs derived
+    from its actions, rewards and episode starts, gives the behaviour parameters, and the state and inputs it ends
+    with are the worker's own, stored as the next rollout's first."""
+    worker = make_worker(env, lstm_size=H, rollout_length=30)
+    worker.sample(recurrent_weights(worker, seed=1))
+    rollouts = [worker.sample()[0] for _ in range(3)]
+    assert sum(r["first"][1:].sum() for r in rollouts) >= episode_starts  # inside the rollouts
+    for rollout, following in zip(rollouts, rollouts[1:]):
+        h, c = (torch.from_numpy(rollout[name]) for name in ("state_h", "state_c"))
+        assert not h[rollout["first"][0]].any() and not c[rollout["first"][0]].any()  # reset where obs[0] starts
+        prev_action, prev_reward = rollout["prev_action"][0], rollout["prev_reward"][0]
+        for t in range(31):
+            starts = rollout["first"][t]
+            if t > 0:
+                prev_action, prev_reward = rollout["action"][t - 1].copy(), rollout["reward"][t - 1].copy()
+                prev_action[starts], prev_reward[starts] = 0, 0.0
+                reset = torch.from_numpy(starts)[:, None]
+                h, c = torch.where(reset, 0.0, h), torch.where(reset, 0.0, c)
+            np.testing.assert_array_equal(rollout["prev_action"][t], prev_action)
+            np.testing.assert_array_equal(rollout["prev_reward"][t], prev_reward)
+            if t == 30:
+                break
+            with torch.no_grad():
+                params, (h, c) = worker.model.policy_step(torch.from_numpy(rollout["obs"][t]),
+                                                          torch.from_numpy(prev_action),
+                                                          torch.from_numpy(prev_reward), (h, c))
+            np.testing.assert_allclose(rollout["behaviour"][t], params.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(following["obs"][0], rollout["obs"][30])
+        np.testing.assert_array_equal(following["prev_action"][0], rollout["prev_action"][30])
+        np.testing.assert_array_equal(following["prev_reward"][0], rollout["prev_reward"][30])
+        np.testing.assert_allclose(following["state_h"], h.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(following["state_c"], c.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(rollouts[-1]["state_c"]).max() > 0.1
+
+
+def test_joined_recurrent_rollouts_join_the_state_along_its_env_axis():
+    first = make_worker(lstm_size=H).sample()[0]
+    other = make_worker(lstm_size=H, num_envs=2, seed=1)
+    other.sample()
+    second = other.sample()[0]  # a state that is not zeros
+    joined = join_rollouts([first, second])
+    assert joined["state_h"].shape == joined["state_c"].shape == (B + 2, H)
+    assert joined["prev_action"].shape == joined["first"].shape == (T + 1, B + 2)
+    for name in ("state_h", "state_c"):
+        np.testing.assert_array_equal(joined[name], np.concatenate([first[name], second[name]]))
+    for name in ("prev_action", "prev_reward", "first", "obs", "behaviour"):
+        np.testing.assert_array_equal(joined[name], np.concatenate([first[name], second[name]], axis=1))

@@ -34,6 +34,10 @@ class A3CConfig(AsyncSGDConfig, ActorCriticConfig):
 # Classic control: a small network, Adam, and a few workers of several envs each for this 2-core machine.
 VECTOR_PRESET = dict(
     hidden_sizes=(64, 64),
+    # Values near 10 rather than 100 on CartPole, as IMPALA's preset: a mean return of 450 in about 750 server
+    # updates rather than 1300-1900, and with use_lstm 150 in about 300 rather than 5300.
+    reward_scale=0.1,
+    lstm_size=64,  # with use_lstm, as IMPALA's preset
     num_workers=2,
     num_envs_per_worker=16,
     rollout_length=10,

@@ -42,6 +42,11 @@ VECTOR_PRESET = dict(
     rollout_length=20,
     batch_size=16,
     entropy_cost=0.01,
+    # Values near 10 rather than 100 on CartPole: the learner reaches a mean return of 450 in about half the updates
+    # (about 550 rather than 1100), and with use_lstm, where the value loss shares the LSTM with the policy, 150 in
+    # about 200 rather than 2100-2700.
+    reward_scale=0.1,
+    lstm_size=64,  # with use_lstm: 32 and 64 learn CartPole alike, 256 takes about 3 times the updates
 )
 
 # Atari: the paper's settings (the dataclass defaults) with this machine-sized topology.
