@@ -14,23 +14,27 @@ from rayrl.algorithms.apex.plan import ApexPlan
 from rayrl.algorithms.dqn.plan import DQNPlan
 from rayrl.algorithms.gorila.plan import GorilaPlan
 from rayrl.algorithms.impala.plan import ImpalaPlan
+from rayrl.algorithms.r2d2.plan import R2D2Plan
+from rayrl.algorithms.r2d3.plan import R2D3Plan
 from rayrl.components.gradient_worker import GradientWorker
 from rayrl.components.learner import Learner
 from rayrl.components.parameter_server import ParameterServer
 from rayrl.components.q_learner import QLearner
 from rayrl.components.replay_batches import ReplayBatches
-from rayrl.components.rollout_worker import RolloutWorker
-from rayrl.components.transition_worker import TransitionWorker
+from rayrl.components.rollout_worker import RecurrentSamplingCore, RolloutWorker, SamplingCore
+from rayrl.components.sequence_worker import RecurrentEpsilonGreedyCore, SequenceWorker
+from rayrl.components.transition_worker import EpsilonGreedyCore, TransitionWorker
 from rayrl.replay import ReplayBuffer
 
 IMPLEMENTATIONS = {
-    core.RolloutWorker: [RolloutWorker, TransitionWorker],
+    core.PolicyCore: [SamplingCore, RecurrentSamplingCore, EpsilonGreedyCore, RecurrentEpsilonGreedyCore],
+    core.RolloutWorker: [RolloutWorker, TransitionWorker, SequenceWorker],
     core.BatchSource: [RolloutWorker, ReplayBatches],
     core.GradientWorker: [GradientWorker],
     core.ParameterSource: [ParameterServer],
     core.ReplayBuffer: [ReplayBuffer],
     core.Learner: [Learner, QLearner],
-    core.Plan: [ImpalaPlan, DQNPlan, ApexPlan, A3CPlan, GorilaPlan],
+    core.Plan: [ImpalaPlan, DQNPlan, ApexPlan, A3CPlan, GorilaPlan, R2D2Plan, R2D3Plan],
 }
 
 

@@ -95,11 +95,12 @@ def test_batches_of_other_sizes_are_joined():
     assert math.isfinite(metrics["loss"])
 
 
-@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
-def test_repeated_updates_on_a_fixed_batch_reduce_the_value_loss(optimizer):
-    learner = make_learner(optimizer=optimizer, lr=3e-3)
+@pytest.mark.parametrize("optimizer, lr", [("rmsprop", 1e-3), ("adam", 3e-3)])
+def test_repeated_updates_on_a_fixed_batch_reduce_the_value_loss(optimizer, lr):
+    # RMSProp's steps are larger at one lr: at 3e-3 the moving policy drags the V-trace targets off again.
+    learner = make_learner(optimizer=optimizer, lr=lr)
     batch = make_batch()
-    value_losses = [learner.update(batch)["value_loss"] for _ in range(50)]
+    value_losses = [learner.update(batch)["value_loss"] for _ in range(100)]
     assert max(value_losses[-5:]) < 0.7 * value_losses[0]
 
 
