@@ -16,11 +16,13 @@ stays MiniGrid's seven actions (left, right, forward, pickup, drop, toggle, done
 exploration also has to find out which actions matter. A successful episode's reward is MiniGrid's
 1 - 0.9 * steps / max_steps, every other reward 0.
 
-The hard-exploration task rayrl uses is MiniGrid-KeyCorridorS3R3-v0 (270 steps: fetch a key from a side room,
-unlock a door, pick up the ball behind it). Measured successes of a uniformly random policy: 2 in 900 episodes;
-of epsilon-greedy over an untrained MLP, 0 in 600 at epsilon 0.4 and 0 in 600 at 0.1 (KeyCorridorS3R2 random: 0.3%,
-S3R1: 7%). MiniGrid-DoorKey-8x8-v0 is easier to stumble on: random 2-5%, epsilon 0.4 2%, epsilon 0.1 0%
-(100-300 episodes each). rayrl.envs.experts.minigrid_expert solves both in every episode.
+The hard-exploration task rayrl's R2D3 results use is MiniGrid-DoorKey-8x8-v0 (640 steps: pick up the key, unlock
+the door in the wall that splits the room, step onto the goal; the layout changes with every episode). Measured
+successes: a uniformly random policy 2-5%, epsilon-greedy over an untrained MLP 2% at epsilon 0.4 and 0% at 0.1
+(100-300 episodes each). MiniGrid-KeyCorridorS3R3-v0 (270 steps: fetch a key from a side room, unlock a door, pick
+up the ball behind it) is harder still: random 2 in 900 episodes, epsilon-greedy 0 in 600 at 0.4 and at 0.1
+(KeyCorridorS3R2 random: 0.3%, S3R1: 7%); its key lies out of sight, so an agent must search, which an expert that
+knows where the key is never shows. rayrl.envs.experts.minigrid_expert solves both in every episode.
 """
 
 from __future__ import annotations

@@ -36,11 +36,15 @@ class R2D3Config(R2D2Config):
         return load_demos(self.demos, observation_space=observation_space, action_space=action_space)
 
 
-# Small hard-exploration tasks (deep sea, MiniGrid): R2D2's classic-control preset, with a large share of
-# demonstrations, since a few expert episodes among thousands of the agent's would hardly be sampled otherwise, and
-# no burn-in: their episodes (an expert's above all) are about one sequence long, so nearly every sequence starts
-# its episode from the exact (zero) state, and a burn-in would leave each episode's first steps untrained.
-VECTOR_PRESET = dict(r2d2.VECTOR_PRESET, demo_ratio=0.25, burn_in=0)
+# Small hard-exploration tasks (deep sea, MiniGrid): R2D2's classic-control preset with half of each batch from the
+# demonstrations, since a few expert episodes among thousands of the agent's would hardly be sampled otherwise; a
+# replay ratio of 8 over 8 envs, so that the learner's CPU goes to learning from what replay holds rather than the
+# actors' share to stepping (a failed MiniGrid episode is hundreds of steps); 5-step returns (the paper's), which
+# carry a sparse reward back faster; and no burn-in: episodes (an expert's above all) are about one sequence long,
+# so nearly every sequence starts its episode from the exact (zero) state, and a burn-in would leave each episode's
+# first steps untrained.
+VECTOR_PRESET = dict(r2d2.VECTOR_PRESET, num_envs_per_worker=8, samples_per_insert=8.0, n_step=5, demo_ratio=0.5,
+                     burn_in=0)
 
 # Atari: the paper's settings (the dataclass defaults).
 ATARI_PRESET: dict = {}
