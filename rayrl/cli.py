@@ -226,13 +226,13 @@ def resolve(args):
 
 
 def train(args, start: float) -> int:
-    from rayrl.training import fit, start_ray_for
+    from rayrl.training import fit, ray_for
 
     spec = resolve(args)
-    start_ray_for(args.address, spec.config, spec.config, spec.transition_bytes, wait_seconds=args.wait_seconds,
-                  say=_say)
-    result = fit(spec, name=args.name, storage_path=args.storage_path, checkpoint_seconds=args.checkpoint_seconds,
-                 max_failures=args.max_failures, start=start, say=_say)
+    with ray_for(args.address, spec.config, spec.config, spec.transition_bytes, wait_seconds=args.wait_seconds,
+                 say=_say):
+        result = fit(spec, name=args.name, storage_path=args.storage_path, checkpoint_seconds=args.checkpoint_seconds,
+                     max_failures=args.max_failures, start=start, say=_say)
     metrics = result.metrics or {}
     print(f"rayrl: done after {time.time() - start:.1f}s: {metrics.get('timesteps_total', 0):,} env steps, "
           f"mean return {metrics.get('episode_return_mean', math.nan):.2f} over the last "
@@ -253,52 +253,59 @@ def study(args, start: float) -> int:
     from rayrl.tune.study import load_study
 
     spec = load_study(args.study, parse_overrides(args.set))
-    from rayrl.training import check_env, start_ray_for
+    from rayrl.training import check_env, ray_for
 
     transition_bytes = check_env(spec.algo, spec.config)
-    from rayrl.tune.signing import StudySigner, sign_study, verify_study
+    from rayrl.tune.signing import sign_study, verify_study
 
     if args.resume:
         if not Path(args.resume).expanduser().is_dir():
             raise RayrlError(f"--resume path does not exist: {args.resume}")
         verify_study(Path(args.resume).expanduser())  # before Tune unpickles anything in it
-    from ray import tune
+    from rayrl.tune.study import largest_trial, results_table
 
-    from rayrl.tune.runs import run_config
-    from rayrl.tune.study import largest_trial, make_scheduler, param_space, results_table
-    from rayrl.tune.trainable import RayrlTrainable
-
-    start_ray_for(args.address, spec.config, largest_trial(spec), transition_bytes, wait_seconds=args.wait_seconds,
-                  say=_say)
-    if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        tuner = tune.Tuner.restore(str(run_dir), RayrlTrainable, resume_unfinished=True, resume_errored=True)
-    else:
-        env = spec.config.env.replace("/", "-")
-        name = args.name or f"{spec.algo.name}_{env}_study_{time.strftime('%Y%m%d-%H%M%S')}"
-        tuner = tune.Tuner(
-            RayrlTrainable,
-            param_space=param_space(spec),
-            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-                                        scheduler=make_scheduler(spec),
-                                        max_concurrent_trials=spec.max_concurrent_trials),
-            run_config=run_config(name=name, storage_path=args.storage_path, stop=spec.stop, start=start,
-                                  checkpoint_every=round(args.checkpoint_seconds / spec.config.report_seconds),
-                                  max_failures=args.max_failures, callbacks=[StudySigner()]),
-        )
-        run_dir = Path(args.storage_path) / name
-        sign_study(run_dir)  # tuner.pkl, written by tune.Tuner()
-    print(f"rayrl: study of {spec.algo.name} on {spec.config.env}; run directory {run_dir}", flush=True)
-    try:
-        results = tuner.fit()
-    finally:  # the state Tune saved last, also after Ctrl-C
-        sign_study(run_dir)
+    with ray_for(args.address, spec.config, largest_trial(spec), transition_bytes, wait_seconds=args.wait_seconds,
+                 say=_say):
+        tuner, run_dir = _study_tuner(args, spec, start)
+        print(f"rayrl: study of {spec.algo.name} on {spec.config.env}; run directory {run_dir}", flush=True)
+        try:
+            results = tuner.fit()
+        finally:  # the state Tune saved last, also after Ctrl-C
+            sign_study(run_dir)
     print(results_table(results, spec))
     if any(not (r.metrics or {}).get("done") and not r.error for r in results):
         print(f"rayrl: interrupted; continue with: rayrl tune {args.study} --resume {run_dir}", file=sys.stderr)
         return 130
     print(f"rayrl: done after {time.time() - start:.1f}s; tensorboard --logdir {run_dir}")
     return 1 if results.errors and len(results.errors) == len(results) else 0
+
+
+def _study_tuner(args, spec, start: float):
+    """The study's Tuner, restored from ``--resume`` or new (its first state signed), and its run directory."""
+    from ray import tune
+
+    from rayrl.tune.runs import run_config
+    from rayrl.tune.signing import StudySigner, sign_study
+    from rayrl.tune.study import make_scheduler, param_space
+    from rayrl.tune.trainable import RayrlTrainable
+
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        return tune.Tuner.restore(str(run_dir), RayrlTrainable, resume_unfinished=True, resume_errored=True), run_dir
+    env = spec.config.env.replace("/", "-")
+    name = args.name or f"{spec.algo.name}_{env}_study_{time.strftime('%Y%m%d-%H%M%S')}"
+    tuner = tune.Tuner(
+        RayrlTrainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+                                    scheduler=make_scheduler(spec), max_concurrent_trials=spec.max_concurrent_trials),
+        run_config=run_config(name=name, storage_path=args.storage_path, stop=spec.stop, start=start,
+                              checkpoint_every=round(args.checkpoint_seconds / spec.config.report_seconds),
+                              max_failures=args.max_failures, callbacks=[StudySigner()]),
+    )
+    run_dir = Path(args.storage_path) / name
+    sign_study(run_dir)  # tuner.pkl, written by tune.Tuner()
+    return tuner, run_dir
 
 
 def evaluate(args, start: float) -> int:
@@ -343,16 +350,16 @@ def compare(args, start: float) -> int:
 
     comparison = prepare_comparison(args.algos.split(","), args.env, seconds=args.seconds, seeds=args.seeds,
                                     target=args.target, overrides=parse_overrides(args.set))
-    from rayrl.training import start_ray_for
+    from rayrl.training import ray_for
 
-    start_ray_for(args.address, comparison.largest_replay, comparison.largest_trial, comparison.transition_bytes,
-                  wait_seconds=args.wait_seconds, say=_say)
     env = comparison.env.replace("/", "-")
     name = args.name or f"compare_{env}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = f"{args.storage_path}/{name}"
-    print(f"rayrl: comparing {', '.join(comparison.configs)} on {comparison.env}: {len(comparison.seeds)} seed(s) x "
-          f"{args.seconds:g}s of training each; run directory {run_dir}", flush=True)
-    results = run_comparison(comparison, name=name, storage_path=args.storage_path, start=start)
+    with ray_for(args.address, comparison.largest_replay, comparison.largest_trial, comparison.transition_bytes,
+                 wait_seconds=args.wait_seconds, say=_say):
+        print(f"rayrl: comparing {', '.join(comparison.configs)} on {comparison.env}: {len(comparison.seeds)} "
+              f"seed(s) x {args.seconds:g}s of training each; run directory {run_dir}", flush=True)
+        results = run_comparison(comparison, name=name, storage_path=args.storage_path, start=start)
     trials = trial_histories(results, comparison)
     print(comparison_table(trials, comparison.target))
     failed = [r for r in results if r.error]

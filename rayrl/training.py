@@ -9,9 +9,10 @@ curves continue; only a trial of a study, or a run given a ``name`` of its own, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,13 +116,17 @@ def _check_replay_memory(config, transition_bytes: int, memory: float) -> None:
                          f"--set buffer_size={fits}")
 
 
-def start_ray_for(address: str | None, config, largest, transition_bytes: int, *, wait_seconds: float | None = None,
-                  say: Callable[[str], None] = print) -> None:
+@contextlib.contextmanager
+def ray_for(address: str | None, config, largest, transition_bytes: int, *, wait_seconds: float | None = None,
+            say: Callable[[str], None] = print) -> Iterator[None]:
     """Check what needs no cluster, start or join Ray (unless this process already has), then check that the
-    cluster can hold the run: ``config``'s replay (one trial's, for a study) and a trial of ``largest``."""
+    cluster can hold the run: ``config``'s replay (one trial's, for a study) and a trial of ``largest``, whose
+    nodes, and room for its elastic workers, an autoscaler is asked for. Run the run inside; on leaving, the
+    autoscaler's requests are withdrawn, so that the nodes it added go once idle."""
     import ray
 
-    from rayrl.tune.placement import ensure_fits, required_cpus, trial_actors
+    from rayrl.tune.placement import ensure_fits, request_room_to_grow, required_cpus, trial_actors, \
+        withdraw_requests
     from rayrl.tune.runs import start_ray
 
     if ray.is_initialized():  # a Python caller's own Ray
@@ -129,11 +134,18 @@ def start_ray_for(address: str | None, config, largest, transition_bytes: int, *
     elif not address:  # a local Ray is started with enough CPUs; only its memory is known beforehand
         _check_replay_memory(config, transition_bytes, _local_ray_memory())
         start_ray(None, required_cpus(largest), actors=trial_actors(largest))
+        yield
         return
     else:
         start_ray(address, required_cpus(largest))
     _check_replay_memory(config, transition_bytes, ray.cluster_resources().get("memory", 0))
-    ensure_fits(largest, wait_seconds=wait_seconds, say=say)
+    asked = ensure_fits(largest, wait_seconds=wait_seconds, say=say)
+    asked = request_room_to_grow(largest) or asked
+    try:
+        yield
+    finally:
+        if asked:
+            withdraw_requests()
 
 
 def run_location(spec: RunSpec, name: str | None, storage_path: str | None) -> tuple[str, str, str | None]:
@@ -153,7 +165,7 @@ def run_location(spec: RunSpec, name: str | None, storage_path: str | None) -> t
 def fit(spec: RunSpec, *, name: str | None = None, storage_path: str | None = None, checkpoint_seconds: float = 60.0,
         max_failures: int = 2, start: float | None = None, say: Callable[[str], None] | None = print):
     """Run the trial to its stop criteria, saying where and printing its progress unless ``say`` is None; Tune's :class:`ray.tune.Result` (``path``: the trial directory,
-    ``metrics``: the last report, ``checkpoint``: the last checkpoint). Ray must be up (:func:`start_ray_for`)."""
+    ``metrics``: the last report, ``checkpoint``: the last checkpoint). Ray must be up (:func:`ray_for`)."""
     from ray import tune
 
     from rayrl.tune.runs import run_config
@@ -196,6 +208,6 @@ def train(algo: str | None = None, *, env: str | None = None, config: Mapping[st
     """
     start = time.time()
     spec = prepare(algo, env=env, layers=[config or {}], stop=stop, resume=resume)
-    start_ray_for(address, spec.config, spec.config, spec.transition_bytes)
-    return fit(spec, name=name, storage_path=storage_path, checkpoint_seconds=checkpoint_seconds,
-               max_failures=max_failures, start=start, say=print if verbose else None)
+    with ray_for(address, spec.config, spec.config, spec.transition_bytes):
+        return fit(spec, name=name, storage_path=storage_path, checkpoint_seconds=checkpoint_seconds,
+                   max_failures=max_failures, start=start, say=print if verbose else None)

@@ -88,7 +88,7 @@ def test_without_an_autoscaler_a_trial_that_never_fits_is_one_line(cluster):
 def test_with_an_autoscaler_it_asks_for_the_bundles_and_says_how_long_it_waited(cluster):
     cluster.autoscaler, cluster.grow_after = True, 12
     said = []
-    placement.ensure_fits(impala(), wait_seconds=None, say=said.append)
+    assert placement.ensure_fits(impala(), wait_seconds=None, say=said.append)
     assert cluster.requested == [placement.trial_bundles(impala())]
     assert len(said) >= 2 and all(line.startswith("rayrl: waiting for the autoscaler to add nodes (") for line in said)
     assert "s so far): the run needs 2.5 CPUs" in said[-1]
@@ -98,3 +98,19 @@ def test_wait_seconds_gives_up_in_one_line(cluster):
     cluster.autoscaler = True
     with pytest.raises(RayrlError, match=r"gave up after 0s waiting for the autoscaler .*--wait-seconds"):
         placement.ensure_fits(impala(), wait_seconds=0.2, say=lambda line: None)
+
+
+def test_a_trial_that_fits_asks_nothing(cluster):
+    cluster.autoscaler = True
+    assert not placement.ensure_fits(impala(learner_cpus=0.5), wait_seconds=None, say=print)
+    assert cluster.requested == []
+
+
+def test_an_elastic_run_asks_an_autoscaler_for_room_for_all_its_workers_and_withdraws_it(cluster):
+    assert not placement.request_room_to_grow(impala(max_workers=4))  # no autoscaler: nothing to ask
+    cluster.autoscaler = True
+    assert not placement.request_room_to_grow(impala())  # not elastic
+    assert placement.request_room_to_grow(impala(max_workers=4))
+    assert cluster.requested == [[{"CPU": 0.5}, {"CPU": 1.0}] + [{"CPU": 1.0}] * 4]
+    placement.withdraw_requests()
+    assert cluster.requested[-1] == []

@@ -2,8 +2,10 @@
 not fatal.
 
 Elastic: with ``max_workers`` above ``num_workers``, :meth:`WorkerSet.grow` adds workers while the cluster has
-free CPUs (say, the autoscaler added a node), placed outside the trial's placement group; when such an extra worker
-dies (its node went away) it is dropped rather than replaced, so the set shrinks back towards ``num_workers``.
+free CPUs (say, the autoscaler added a node: a run asks it for room for all ``max_workers``,
+:func:`rayrl.tune.placement.request_room_to_grow`), placed outside the trial's placement group; when such an extra
+worker dies (its node went away) it is dropped rather than replaced, so the set shrinks back towards
+``num_workers``.
 """
 
 from __future__ import annotations

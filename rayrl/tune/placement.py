@@ -145,13 +145,14 @@ def autoscaler_may_add_nodes() -> bool:
     return any(not str(t).startswith("node_") for t in node_types)
 
 
-def ensure_fits(config, *, wait_seconds: float | None, say: Callable[[str], Any]) -> None:
-    """Return once one trial of ``config`` fits on the cluster Ray is connected to. Where it never can (no
-    autoscaler), raise a one-line error with the fix; where an autoscaler may add nodes, ask it for the bundles
-    and say what is waited for, every WAIT_REPORT_SECONDS, until ``wait_seconds`` (None: for ever)."""
+def ensure_fits(config, *, wait_seconds: float | None, say: Callable[[str], Any]) -> bool:
+    """Return once one trial of ``config`` fits on the cluster Ray is connected to; True if it asked the autoscaler
+    for nodes (:func:`withdraw_requests` when the run ends). Where it never can fit (no autoscaler), raise a
+    one-line error with the fix; where an autoscaler may add nodes, ask it for the bundles and say what is waited
+    for, every WAIT_REPORT_SECONDS, until ``wait_seconds`` (None: for ever)."""
     problem = shortfall(config, alive_nodes())
     if problem is None:
-        return
+        return False
     if not autoscaler_may_add_nodes():
         raise RayrlError(f"{problem.what}, and no autoscaler can add nodes: {problem.fix}, or use a larger cluster")
     from ray.autoscaler.sdk import request_resources
@@ -170,3 +171,25 @@ def ensure_fits(config, *, wait_seconds: float | None, say: Callable[[str], Any]
                 break
             time.sleep(POLL_SECONDS)
             problem = shortfall(config, alive_nodes())
+    return True
+
+
+def request_room_to_grow(config) -> bool:
+    """For an elastic run (``max_workers`` above ``num_workers``) on a cluster whose autoscaler may add nodes, ask
+    it for room for a trial at ``max_workers``: the nodes it adds are the free CPUs the run's workers grow onto
+    (:meth:`rayrl.components.worker_set.WorkerSet.grow`). True if asked. The request is the cluster's one: the last
+    run to ask sets it."""
+    if config.max_workers <= config.num_workers or not autoscaler_may_add_nodes():
+        return False
+    from ray.autoscaler.sdk import request_resources
+
+    request_resources(bundles=trial_bundles(dataclasses.replace(config, num_workers=config.max_workers)))
+    return True
+
+
+def withdraw_requests() -> None:
+    """Withdraw what the run asked the autoscaler for (a request stands until replaced), so that the nodes it
+    added go once idle."""
+    from ray.autoscaler.sdk import request_resources
+
+    request_resources(bundles=[])
