@@ -115,3 +115,12 @@ def test_onprem_is_the_local_provider_and_bootstraps_offline(tmp_path, monkeypat
     resolved = commands._bootstrap_config(copy.deepcopy(config), no_config_cache=True)
     node_type = resolved["available_node_types"][resolved["head_node_type"]]
     assert node_type["max_workers"] == len(config["provider"]["worker_ips"])
+
+
+def test_aws_nodes_set_up_as_the_ssh_test_sets_up_its_host():
+    """tests/cluster/test_onprem_ssh.py runs cluster-onprem.yaml's setup commands with `ray up`; AWS nodes run the
+    same ones, with the same checkout copied to ~/rayrl."""
+    aws, onprem = load(AWS), load(ONPREM)
+    assert aws["setup_commands"] == onprem["setup_commands"]
+    assert aws["file_mounts"] == onprem["file_mounts"] and aws["file_mounts"]["~/rayrl"] == "."
+    assert aws["rsync_filter"] == onprem["rsync_filter"] == [".gitignore"]
