@@ -128,7 +128,7 @@ def rayrl(*args: str, address: str, timeout: float) -> subprocess.CompletedProce
 def test_a_study_that_needs_more_cpus_than_the_head_gets_nodes_that_go_once_idle(cluster, tmp_path, capsys):
     study = tmp_path / "study.yaml"
     study.write_text("algo: impala\nconfig: {env: CartPole-v1, num_workers: 2, learner_gpus: 0}\n"
-                     "search: {lr: {grid: [0.0005, 0.001]}}\nstop: {time_total_s: 15}\n")
+                     "search: {lr: {grid: [0.0005, 0.001]}}\nstop: {time_total_s: 10}\n")
     watch = NodeWatch()
     watch.start()
     done = rayrl("tune", str(study), "--storage-path", str(tmp_path / "runs"), address=cluster_address(),
@@ -149,7 +149,7 @@ def test_an_elastic_run_grows_onto_the_nodes_it_asks_for_and_shrinks_when_one_go
     watch = NodeWatch()
     watch.start()
     run = subprocess.Popen([*RAYRL, "train", "impala", "--env", "CartPole-v1", "--set", "num_workers=1",
-                            "max_workers=4", "learner_gpus=0", "report_seconds=1", "--stop-seconds", "40",
+                            "max_workers=4", "learner_gpus=0", "report_seconds=1", "--stop-seconds", "25",
                             "--storage-path", str(runs), "--address", cluster_address()],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     grown = wait_for(lambda: sum(workers_per_node().values()) == 4, timeout=90)  # 4 workers up and running
@@ -173,7 +173,7 @@ def test_an_elastic_run_grows_onto_the_nodes_it_asks_for_and_shrinks_when_one_go
     assert placed.get("head") == 1 and sum(placed.values()) == 4, placed
     after_kill = [n for t, n in workers if t > killed_at]
     assert min(after_kill) < 4, workers  # the killed node's workers were dropped, the run went on
-    assert workers[-1][0] >= 38, workers  # ... to its stop criterion
+    assert workers[-1][0] >= 23, workers  # ... to its stop criterion
     assert gone and [n for _, n in watch.timeline][-1] == 0, watch.timeline
 
 
