@@ -5,11 +5,11 @@
 
 Each algorithm's plan trains on a local Ray (2 CPUs) for at most ``--minutes`` of wall time, every one on the preset
 that the demonstration learner (``--preset-of``, R2D3) has for the env, less the keys it lacks: the runs differ in
-the demonstrations alone. Every ``--eval-every`` seconds, the newest published weights play ``--episodes`` greedy episodes here, in this
-process, while training goes on (so evaluation takes its share of the same CPUs); their seeds (from 10,000) are
-neither the demonstrations' nor the training envs'. An episode succeeds when its return is positive, which on
-MiniGrid and deep sea means it reached the goal. A run ends at its first evaluation with a success of at least
-``--target``. ``--demos`` goes to the algorithms that take demonstrations. Prints one JSON line.
+the demonstrations alone. Every ``--eval-every`` seconds, the newest published weights play ``--episodes`` greedy
+episodes here, in this process, while training goes on (so evaluation takes its share of the same CPUs); their
+seeds (from 10,000) are neither the demonstrations' nor the training envs'. An episode succeeds when its return
+is positive, which on MiniGrid and deep sea means it reached the goal. A run ends at its first evaluation with a
+success of at least ``--target``. ``--demos`` goes to the algorithms that take demonstrations. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ def run(algo_name: str, args) -> dict:
     start_local_ray(config.num_workers)
     policy = make_policy(algo_name, config, seed=args.seed)
     plan = algo.plan_cls(config)
-    start = time.perf_counter()
-    next_eval, evaluations, result = args.eval_every, [], {}
+    start, budget = time.perf_counter(), args.minutes * 60
+    next_eval, evaluations = args.eval_every, []
     while True:
         result = plan.train_step()
         elapsed = time.perf_counter() - start
-        if elapsed < next_eval and elapsed < args.minutes * 60:
+        if elapsed < next_eval and elapsed < budget:
             continue
         policy.set_weights(plan.policy_weights().fetch())
         returns, _ = run_episodes(policy, env=args.env, env_kwargs=config.env_kwargs, episodes=args.episodes,
@@ -60,7 +60,7 @@ def run(algo_name: str, args) -> dict:
                             "return_mean": round(float(np.mean(returns)), 3)})
         print(json.dumps({"algo": algo_name, **evaluations[-1]}), flush=True, file=sys.stderr)
         next_eval += args.eval_every
-        if success >= args.target or time.perf_counter() - start >= args.minutes * 60:
+        if success >= args.target or time.perf_counter() - start >= budget:
             break
     plan.stop()
     ray.shutdown()
@@ -84,8 +84,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = [run(algo, args) for algo in args.algos]
     print(json.dumps({"benchmark": "demo_exploration", "env": args.env, "demos": args.demos,
-                      "preset_of": args.preset_of, "minutes": args.minutes, "episodes": args.episodes, "target": args.target, "seed": args.seed,
-                      "overrides": args.set, "runs": runs, "cpus": os.cpu_count()}))
+                      "preset_of": args.preset_of, "minutes": args.minutes, "episodes": args.episodes,
+                      "target": args.target, "seed": args.seed, "overrides": args.set, "runs": runs,
+                      "cpus": os.cpu_count()}))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import pytest
 import ray
 from ray.cluster_utils import AutoscalingCluster
 
+from tests.cluster.polling import wait_for
+
 pytestmark = pytest.mark.cluster
 
 HEAD_CPUS = 3
@@ -108,10 +110,7 @@ class NodeWatch(threading.Thread):
         self.sample()
 
     def wait_for_nodes(self, count: int, timeout: float) -> bool:
-        deadline = time.time() + timeout
-        while time.time() < deadline and len(self.nodes()) != count:
-            time.sleep(0.5)
-        return len(self.nodes()) == count
+        return wait_for(lambda: len(self.nodes()) == count, timeout)
 
     def report(self, what: str) -> str:
         lines = [f"{what}: worker nodes over time: " + " -> ".join(f"{n} (t={t:g}s)" for t, n in self.timeline)]
@@ -206,14 +205,6 @@ def last_report(runs: Path) -> dict:
     rows = reports(runs)
     return rows[-1] if rows else {}
 
-
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def kill_node(node_id: str) -> None:
