@@ -7,7 +7,13 @@ import argparse
 import functools
 
 import gymnasium as gym
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.core import ALL_MODULES
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    LEARNER_RESULTS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_TRAINED_LIFETIME,
+)
 
 
 def add_gpus_flag(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +48,8 @@ def make_atari(env_id: str, cfg: dict) -> gym.Env:
 def sampled(result: dict) -> int:
     """Env steps the env runners sampled so far."""
     return int(result.get(ENV_RUNNER_RESULTS, {}).get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+
+
+def trained(result: dict) -> int:
+    """Env steps the learner trained on so far."""
+    return int(result.get(LEARNER_RESULTS, {}).get(ALL_MODULES, {}).get(NUM_ENV_STEPS_TRAINED_LIFETIME, 0))

@@ -2,8 +2,9 @@
 
     python benchmarks/throughput.py --algo impala --env CartPole-v1 --workers 1 --envs-per-worker 16 --seconds 30
 
-Runs rayrl's plan on a local Ray (no Tune: this measures the plan) and prints one JSON line; ``--memory`` adds each
-report's replay size and actors' private memory, to tell growth beyond the replay's own from the replay filling up.
+Runs rayrl's plan on a local Ray (no Tune: this measures the plan) and prints one JSON line, with the GPU's
+utilisation over the measured time where ``nvidia-smi`` is found; ``--memory`` adds each report's replay size and
+actors' private memory, to tell growth beyond the replay's own from the replay filling up.
 The first ``--warmup`` seconds (actor start-up, first weights) are excluded.
 """
 
@@ -16,7 +17,7 @@ import resource
 import time
 
 import ray
-from common import actor_private_mb, start_local_ray, throughput_parser
+from common import GpuMonitor, actor_private_mb, start_local_ray, throughput_parser
 
 from rayrl.algorithms import registry
 from rayrl.config import build_config, parse_overrides
@@ -42,13 +43,15 @@ def main() -> None:
     first = plan.progress.get_state()
     t0 = time.perf_counter()
     samples, updates, memory = [], [], []
-    while time.perf_counter() - t0 < args.seconds:
-        result = plan.train_step()
-        samples.append(round(result["env_steps_per_s"]))
-        updates.append(round(result["updates_per_s"], 1))
-        now = time.perf_counter() - t0
-        if args.memory and (not memory or now - memory[-1]["t"] >= 10):
-            memory.append({"t": round(now), "replay_size": result.get("replay_size"), "private_mb": actor_private_mb()})
+    with GpuMonitor() as gpu:
+        while time.perf_counter() - t0 < args.seconds:
+            result = plan.train_step()
+            samples.append(round(result["env_steps_per_s"]))
+            updates.append(round(result["updates_per_s"], 1))
+            now = time.perf_counter() - t0
+            if args.memory and (not memory or now - memory[-1]["t"] >= 10):
+                memory.append({"t": round(now), "replay_size": result.get("replay_size"),
+                               "private_mb": actor_private_mb()})
     elapsed = time.perf_counter() - t0
     last = plan.progress.get_state()
     print(json.dumps({
@@ -60,6 +63,7 @@ def main() -> None:
         "env_steps_per_s_each_report": samples, "updates_per_s_each_report": updates,
         "episode_return_mean": result["episode_return_mean"], "policy_lag_mean": result.get("policy_lag_mean"),
         "rollouts_dropped": result.get("rollouts_dropped"), "learner_device": getattr(plan, "device", None),
+        **gpu.summary(),
         "driver_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **({"memory_each_report": memory} if args.memory else {}),
         "overrides": args.set, "cpus": os.cpu_count(), "machine": platform.machine(),
