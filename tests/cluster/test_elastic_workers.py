@@ -1,10 +1,15 @@
-"""Elastic rollout workers on a real multi-node Ray (one raylet per node, on this machine)."""
+"""Elastic rollout workers on a real multi-node Ray (one raylet per node, on this machine), nodes added and removed
+by hand: the plan's side of what test_autoscaling.py shows with the autoscaler."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
+
+pytestmark = pytest.mark.cluster
 
 
 def test_workers_grow_as_nodes_join_and_shrink_as_one_leaves():
