@@ -36,8 +36,8 @@ class CommonConfig:
     """CPUs the learner actor reserves; below 1 lets a small cluster run what a local Ray runs, by sharing CPUs."""
     worker_cpus: float = 1.0
     """CPUs each rollout worker reserves (a fraction oversubscribes, as ``learner_cpus``)."""
-    learner_gpus: float = -1
-    """GPUs for the learner; -1 takes one when the cluster has one, else 0 (CPU)."""
+    learner_gpus: float | None = None
+    """GPUs for the learner; None (null): one when the Ray cluster has one, else none (the CPU)."""
     hidden_sizes: tuple = (256, 256)
     """MLP encoder sizes for vector observations (images use the Nature CNN)."""
     report_seconds: float = 2.0
@@ -71,7 +71,8 @@ class CommonConfig:
         check(self.evaluation_period_seconds is None or self.evaluation_period_seconds > 0,
               "evaluation_period_seconds", self.evaluation_period_seconds, "use a positive number of seconds, or null")
         check(self.evaluation_episodes >= 1, "evaluation_episodes", self.evaluation_episodes, "use 1 or more")
-        check(self.learner_gpus == -1 or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus, "use -1 or >= 0")
+        check(self.learner_gpus is None or self.learner_gpus >= 0, "learner_gpus", self.learner_gpus,
+              "use 0 or more, or null for one GPU when the cluster has one")
         check(self.optimizer in ("rmsprop", "adam", "sgd"), "optimizer", self.optimizer,
               "use 'rmsprop', 'adam' or 'sgd'")
         check(self.lr > 0, "lr", self.lr, "use a positive learning rate, e.g. 6e-4")

@@ -61,11 +61,17 @@ def test_value_of_the_wrong_type_names_the_key(key, value):
     "cls, key, value",
     [(ImpalaConfig, "lr", -1e-3), (ImpalaConfig, "lr", 0), (CommonConfig, "num_workers", 0),
      (ImpalaConfig, "gamma", 1.5), (ImpalaConfig, "gamma", -0.1), (ImpalaConfig, "optimizer", "adagrad"),
-     (ImpalaConfig, "rollout_length", 0), (CommonConfig, "learner_gpus", -0.5)],
+     (ImpalaConfig, "rollout_length", 0), (CommonConfig, "learner_gpus", -0.5), (CommonConfig, "learner_gpus", -1)],
 )
 def test_out_of_range_value_names_the_key(cls, key, value):
     with one_line_error(f"bad value for config key '{key}'"):
         build_config(cls, {key: value})
+
+
+def test_learner_gpus_is_a_count_or_null_for_one_when_the_cluster_has_one():
+    assert build_config(CommonConfig, {}).learner_gpus is None
+    assert build_config(CommonConfig, parse_overrides(["learner_gpus=null"])).learner_gpus is None
+    assert build_config(CommonConfig, parse_overrides(["learner_gpus=0.25"])).learner_gpus == 0.25
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0])

@@ -28,7 +28,7 @@ class AsyncSGDConfig(CommonConfig):
     sync: bool = False
     """Synchronous: wait for one gradient from every worker, all computed from one version, and apply their mean
     once (A2C); otherwise each gradient is applied as it arrives (A3C, GORILA)."""
-    learner_gpus: float = 0
+    learner_gpus: float | None = 0
     """The server applies gradients on the CPU (the workers compute them there too)."""
 
     def __post_init__(self):

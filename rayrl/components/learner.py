@@ -202,9 +202,9 @@ def start_learner(config: Any, *, model_fn: Callable[[], nn.Module], loss_fn: Lo
     )
 
 
-def learner_gpus(requested: float) -> float:
-    """GPUs for a learner actor: ``requested``, or (-1) one when the Ray cluster has a GPU, else none."""
-    if requested >= 0:
+def learner_gpus(requested: float | None) -> float:
+    """GPUs for a learner actor: ``requested``, or (None) one when the Ray cluster has a GPU, else none."""
+    if requested is not None:
         return requested
     import ray
 

@@ -11,7 +11,7 @@ import torch
 
 from rayrl.algorithms.impala.config import ImpalaConfig
 from rayrl.algorithms.impala.loss import impala_loss
-from rayrl.components.learner import Learner
+from rayrl.components.learner import Learner, learner_gpus
 from rayrl.components.rollout_worker import join_rollouts
 from rayrl.models import ActorCritic
 
@@ -201,3 +201,12 @@ def test_gradients_computed_by_one_learner_step_another():
     server.apply_gradients(gradients)
     assert_params_equal(params_of(server), params_of(reference))
     assert server.version == 1 and worker.version == 0
+
+
+def test_learner_gpus_takes_one_gpu_when_the_cluster_has_one_unless_a_count_is_given(monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    assert learner_gpus(None) == 1.0 and learner_gpus(0) == 0 and learner_gpus(0.25) == 0.25
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    assert learner_gpus(None) == 0.0
