@@ -47,7 +47,7 @@ def test_the_learner_trains_and_every_cpu_worker_acts_with_weights_it_published(
     for algo in ("impala", "apex"):
         assert result[algo]["learner_device"] == "cpu" and result[algo]["updates"] >= 3
         assert result[algo]["workers"] and all(
-            w["device"] == "cpu" and w["policy_version"] > 0 and w["matches_published"] and w["trained"]
+            w["device"] == "cpu" and w["policy_version"] > 0 and w["matches_published"] and w["trained"] and w["finite"]
             for w in result[algo]["workers"])
 
 
