@@ -151,7 +151,8 @@ def test_an_elastic_run_grows_onto_the_nodes_it_asks_for_and_shrinks_when_one_go
                             "max_workers=4", "learner_gpus=0", "report_seconds=1", "--stop-seconds", "25",
                             "--storage-path", str(runs), "--address", cluster_address()],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    grown = wait_for(lambda: sum(workers_per_node().values()) == 4, timeout=90)  # 4 workers up and running
+    # 4 workers up and running, and a report to date the kill by (the workers can grow before the first report).
+    grown = wait_for(lambda: sum(workers_per_node().values()) == 4 and "time_total_s" in last_report(runs), timeout=90)
     killed_at, placed = None, {}
     if grown:
         placed = {watch.name(node): count for node, count in workers_per_node().items()}
