@@ -1,7 +1,7 @@
 """Every GPU figure of rayrl in one prepared run of at most 8 minutes, for a GPU machine lent now and then.
 
     python3 benchmarks/gpu_check.py OUT_DIR            # on the GPU machine, from the project root
-    python benchmarks/gpu_check.py OUT_DIR --smoke     # the same parts at tiny sizes on the CPU (a test runs it)
+    python benchmarks/gpu_check.py OUT_DIR --smoke     # the same parts at tiny sizes on the CPU, at once (in a test)
 
 On a machine without Ray (the GPU machine has torch but no package index), it first installs the wheels that
 ``../shared/tools/gpu-wheels`` built into ``.whl`` (``--wheels``) into a folder of their own and runs again with
@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class Sizes:
     envs_per_worker: int = 16
     processes: int = 16  # raw step rate: every core
     updates: int = 30  # learner_device's updates per algorithm
+    device_check_workers: int = 2  # learner_device's CPU workers per algorithm
     raw_seconds: float = 20
     impala_seconds: float = 90
     impala_warmup: float = 10
@@ -60,11 +62,14 @@ class Sizes:
     rllib_warmup: float = 15  # its first three reports are left out
     rllib_report_seconds: float = 5  # RLlib's iteration (10 s by default for IMPALA): only how often it reports
     gpus: int = 1
+    parts_at_once: int = 1  # the full run's parts each need the whole machine
 
 
-SMOKE = Sizes(workers=1, envs_per_worker=2, processes=2, updates=3, raw_seconds=1, impala_seconds=1, impala_warmup=1,
-              apex_seconds=1, apex_warmup=2, apex_replay=("batch_size=32", "learning_starts=200", "buffer_size=5000"),
-              rllib_seconds=2, rllib_warmup=2, rllib_report_seconds=0.5, gpus=0)
+SMOKE = Sizes(workers=1, envs_per_worker=2, processes=2, updates=3, device_check_workers=1, raw_seconds=1,
+              impala_seconds=1, impala_warmup=1, apex_seconds=1, apex_warmup=2,
+              apex_replay=("batch_size=32", "learning_starts=200", "buffer_size=5000", "num_replay_shards=1"),
+              rllib_seconds=2, rllib_warmup=2, rllib_report_seconds=0.5, gpus=0,
+              parts_at_once=5)  # their time is mostly start-up latency: together they take half as long
 
 
 BUDGET_S = 470
@@ -77,8 +82,8 @@ def parts(s: Sizes) -> list[tuple[str, list[str], float]]:
     pong = ["--env", "ALE/Pong-v5"]
     side_by_side = [*pong, "--workers", str(s.workers), "--envs-per-worker", str(s.envs_per_worker)]
     return [
-        ("learner_device", ["learner_device.py", "--updates", str(s.updates), *(["--require-cuda"] if s.gpus else [])],
-         60),
+        ("learner_device", ["learner_device.py", "--updates", str(s.updates), "--workers", str(s.device_check_workers),
+                            *(["--require-cuda"] if s.gpus else [])], 90),
         ("raw_pong", ["env_step_rate.py", *pong, "--processes", str(s.processes), "--envs-per-process",
                       str(s.envs_per_worker), "--seconds", str(s.raw_seconds)], 45),
         ("impala_pong", ["throughput.py", "--algo", "impala", *side_by_side, "--seconds", str(s.impala_seconds),
@@ -111,9 +116,11 @@ def ensure_ray(wheels: Path) -> None:
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
-def run_part(name: str, argv: list[str], limit: float, out: Path, log) -> dict:
-    """Run one part's script for at most ``limit`` seconds; its JSON line (its last line of output), or the error
-    that stopped it."""
+def run_part(name: str, argv: list[str], limit: float, deadline: float, out: Path) -> tuple[dict, str]:
+    """Run one part's script for at most ``limit`` seconds and not past ``deadline`` (a ``time.time()``): its JSON
+    line (its last line of output) or the error that stopped it, also written to ``out/<name>.json``, and its
+    stderr."""
+    limit = max(1.0, min(limit, deadline - time.time()))
     # rayrl from this checkout, installed or not; the scripts import common.py from their own folder.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                PYTHONUNBUFFERED="1")
@@ -122,7 +129,7 @@ def run_part(name: str, argv: list[str], limit: float, out: Path, log) -> dict:
     process = subprocess.Popen([sys.executable, str(BENCHMARKS / argv[0]), *argv[1:]], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, start_new_session=True)
     try:
-        stdout, stderr = process.communicate(timeout=max(limit, 1))
+        stdout, stderr = process.communicate(timeout=limit)
         lines = stdout.strip().splitlines()
         result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else \
             {"error": f"exit code {process.returncode}: " + (stderr.strip().splitlines() or ["no output"])[-1]}
@@ -132,11 +139,9 @@ def run_part(name: str, argv: list[str], limit: float, out: Path, log) -> dict:
         result = {"error": f"timed out after {limit:.0f} s"}
     result = {"part": name, "wall_s": round(time.perf_counter() - start, 1), **result}
     (out / f"{name}.json").write_text(json.dumps(result) + "\n")
-    log.write(f"===== {name}: {' '.join(argv)}\n{stderr[-20000:]}\n")
-    log.flush()
     print(f"gpu_check: {name} done in {result['wall_s']} s{' (' + result['error'] + ')' if 'error' in result else ''}",
           flush=True)
-    return result
+    return result, f"===== {name}: {' '.join(argv)}\n{stderr[-20000:]}\n"
 
 
 def number(value, digits: int = 0) -> str:
@@ -193,9 +198,12 @@ def main() -> None:
         if not torch.cuda.is_available():
             refuse("no CUDA device here: run it on the GPU machine, or with --smoke on a CPU")
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "stderr.log", "w") as log:
-        results = {name: run_part(name, argv, min(limit, STARTED + BUDGET_S - time.time()), args.out, log)
-                   for name, argv, limit in parts(SMOKE if args.smoke else Sizes())}
+    sizes = SMOKE if args.smoke else Sizes()
+    with ThreadPoolExecutor(sizes.parts_at_once) as pool:
+        runs = {name: pool.submit(run_part, name, argv, limit, STARTED + BUDGET_S, args.out)
+                for name, argv, limit in parts(sizes)}
+        results = {name: run.result()[0] for name, run in runs.items()}
+        (args.out / "stderr.log").write_text("".join(run.result()[1] for run in runs.values()))
     table = summary(results) + f"\n(the whole run: {time.time() - STARTED:.0f} s)"
     (args.out / "summary.txt").write_text(table + "\n")
     print(table)

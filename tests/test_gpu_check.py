@@ -82,9 +82,8 @@ def test_a_part_past_its_time_limit_is_stopped_with_its_children_and_the_next_pa
                       f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
                       f"open({str(child_pid)!r}, 'w').write(str(child.pid))\n"
                       f"print('started', flush=True)\ntime.sleep(60)\n")
-    with open(tmp_path / "stderr.log", "w") as log:
-        result = gpu_check.run_part("stuck", [str(script)], 3, tmp_path, log)
-    assert result["error"] == "timed out after 3 s" and result["wall_s"] < 10
+    result, stderr = gpu_check.run_part("stuck", [str(script)], 30, time.time() + 3, tmp_path)  # the run's budget
+    assert result["error"] == "timed out after 3 s" and result["wall_s"] < 10 and stderr.startswith("===== stuck")
     assert json.loads((tmp_path / "stuck.json").read_text()) == result
     pid = int(child_pid.read_text())
     time.sleep(0.5)
