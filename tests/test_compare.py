@@ -87,7 +87,7 @@ def test_bad_input_is_one_line_and_exit_2(args, needles):
 def test_compare_runs_both_algorithms_and_writes_the_table_and_the_png(tmp_path):
     from matplotlib.image import imread
 
-    result = rayrl("compare", "impala,dqn", "--env", "CartPole-v1", "--seconds", "8", "--seeds", "1",
+    result = rayrl("compare", "impala,dqn", "--env", "CartPole-v1", "--seconds", "5", "--seeds", "1",
                    "--storage-path", str(tmp_path), "--name", "cmp", "--out", str(tmp_path / "copy.png"), timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

@@ -93,7 +93,10 @@ def test_r2d3_learns_deep_sea_from_20_expert_episodes_where_r2d2_does_not(make_p
     assert demos["return_mean"] == pytest.approx(0.99)
     r2d3 = make_plan("r2d3", env, env_kwargs=env_kwargs, demos=demos["path"])
     assert r2d3.num_demo_sequences == 20
+    start = time.time()
     assert best_return(r2d3, 60, target=0.9) >= 0.9
+    r2d3_seconds = time.time() - start
     r2d3.stop()
     r2d2 = make_plan("r2d2", env, env_kwargs=env_kwargs, burn_in=0)
-    assert best_return(r2d2, 30, target=0.9) < 0.1
+    # The same time (at least 15 s), so the two compare at equal cost.
+    assert best_return(r2d2, max(r2d3_seconds, 15), target=0.9) < 0.1
